@@ -1,0 +1,5 @@
+"""The `cloudoptim` command line (typer). `main()` is the console-script entry point."""
+
+from app.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,91 @@
+"""`cloudoptim` root command: --version and the command groups (db, data, clusters, ui, worker)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from importlib import resources
+from typing import Annotated
+
+import typer
+
+from app import __version__
+from app.bootstrap import configure_logging, open_database
+from app.cli import clusters, data, db
+from app.cli.common import err_console, run_or_exit, settings_or_exit
+
+cli = typer.Typer(
+    name="cloudoptim",
+    help="Self-hosted, agentless cost optimizer for Kubernetes on AWS.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+cli.add_typer(db.group, name="db")
+cli.add_typer(data.group, name="data")
+cli.add_typer(clusters.group, name="clusters")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cloudoptim {__version__}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """CloudOptim finds Kubernetes and AWS savings, explains them, applies them and proves them."""
+
+
+def ui_command(host: str | None, port: int | None) -> list[str]:
+    """The streamlit command line that serves the UI."""
+    settings = settings_or_exit()
+    entry = str(resources.files("app") / "streamlit_app.py")
+    return [
+        sys.executable, "-m", "streamlit", "run", entry,
+        "--server.headless", "true",
+        "--server.address", host or settings.ui.host,
+        "--server.port", str(port or settings.ui.port),
+        "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+
+
+@cli.command()
+def ui(
+    host: Annotated[str | None, typer.Option(help="Listen address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8501).")] = None,
+) -> None:
+    """Start the web UI (Streamlit)."""
+    settings = settings_or_exit()
+    run_or_exit(lambda: open_database(settings).dispose())  # migrate before the first page view
+    cmd = ui_command(host, port)
+    address, listen_port = cmd[cmd.index("--server.address") + 1], cmd[cmd.index("--server.port") + 1]
+    err_console.print(f"CloudOptim UI on http://{address}:{listen_port}")
+    try:
+        raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+@cli.command()
+def worker() -> None:
+    """Run the background worker (scheduled scans, Spot interruption poller, executor)."""
+    from background.worker import Worker, WorkerAlreadyRunning
+
+    settings = settings_or_exit()
+    configure_logging(settings)
+    engine = run_or_exit(lambda: open_database(settings))
+    try:
+        Worker(settings, engine).run()
+    except WorkerAlreadyRunning as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def main() -> None:
+    cli()

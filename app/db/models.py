@@ -1,0 +1,136 @@
+"""SQLModel tables for the estate and people: clusters, nodes, pod events, Spot warnings, users,
+uploaded engine modules and models, and stored snapshots.
+
+Tables are created only by Alembic migrations (app/migrations); `tables_recs.py` holds the
+recommendation/execution/savings side. Money is Decimal (NUMERIC), times are aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.db.types import JsonDoc, UtcDateTime, utcnow
+
+
+class Cluster(SQLModel, table=True):
+    __tablename__ = "clusters"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=200)
+    region: str = Field(max_length=40)
+    context: str = Field(default="", max_length=200, description="kubeconfig context")
+    kubeconfig_path: str = Field(default="", max_length=1000)
+    account_id: str = Field(default="", max_length=20)
+    is_sandbox: bool = False
+    monthly_cost: Decimal | None = Field(default=None, max_digits=14, decimal_places=2)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    last_scan_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    last_error: str | None = None
+
+
+class Node(SQLModel, table=True):
+    __tablename__ = "nodes"
+    __table_args__ = (UniqueConstraint("cluster_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    cluster_id: int = Field(foreign_key="clusters.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=253)
+    instance_id: str | None = Field(default=None, max_length=40)
+    instance_type: str | None = Field(default=None, max_length=40)
+    zone: str | None = Field(default=None, max_length=40)
+    capacity_type: str = Field(default="on-demand", max_length=20)
+    cpu_cores: float = 0.0
+    memory_bytes: int = 0
+    pods: int = 0
+    hourly_cost: Decimal | None = Field(default=None, max_digits=12, decimal_places=6)
+    monthly_cost: Decimal | None = Field(default=None, max_digits=14, decimal_places=2)
+    seen_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class PodEvent(SQLModel, table=True):
+    __tablename__ = "pod_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    cluster_id: int = Field(foreign_key="clusters.id", index=True, ondelete="CASCADE")
+    namespace: str = Field(max_length=253)
+    pod: str = Field(max_length=253)
+    container: str | None = Field(default=None, max_length=253)
+    reason: str = Field(max_length=100, index=True)
+    message: str = ""
+    restart_count: int = 0
+    occurred_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
+
+
+class SpotWarning(SQLModel, table=True):
+    __tablename__ = "spot_warnings"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True, max_length=100, description="EventBridge event id")
+    detail_type: str = Field(max_length=100)
+    instance_id: str = Field(max_length=40, index=True)
+    region: str = Field(max_length=40)
+    cluster_id: int | None = Field(default=None, foreign_key="clusters.id", index=True)
+    instance_action: str | None = Field(default=None, max_length=40)
+    event_time: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
+    status: str = Field(default="received", max_length=20, index=True)
+    message: str = ""
+    raw: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, max_length=100)
+    display_name: str = Field(default="", max_length=200)
+    role: str = Field(default="viewer", max_length=20, description="viewer, analyst or admin")
+    password_hash: str = Field(default="", max_length=300)
+    disabled: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class EngineModule(SQLModel, table=True):
+    __tablename__ = "engine_modules"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=100)
+    version: str = Field(default="", max_length=40)
+    sha256: str = Field(max_length=64)
+    source: str
+    enabled: bool = False
+    validation_error: str | None = None
+    uploaded_by: str = Field(default="", max_length=100)
+    uploaded_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class StoredModel(SQLModel, table=True):
+    """An analyst-uploaded model file (e.g. a forecasting model used by a custom engine)."""
+
+    __tablename__ = "models"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=100)
+    kind: str = Field(default="", max_length=40)
+    sha256: str = Field(max_length=64)
+    content: bytes
+    meta: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
+    uploaded_by: str = Field(default="", max_length=100)
+    uploaded_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class StoredSnapshot(SQLModel, table=True):
+    """The last good collected Snapshot per cluster, so a failing source never empties the UI."""
+
+    __tablename__ = "snapshots"
+
+    id: int | None = Field(default=None, primary_key=True)
+    cluster_id: int = Field(foreign_key="clusters.id", index=True, ondelete="CASCADE")
+    collected_at: datetime = Field(sa_type=UtcDateTime, index=True)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
+    errors: list[dict[str, str]] = Field(default_factory=list, sa_type=JsonDoc)

@@ -1,0 +1,120 @@
+"""SQLModel tables for decisions and their outcome: recommendations, executions (with state machine
+and pre-image), the audit trail, the realized-savings ledger, scan runs and per-cluster engine
+settings. Written by app.services (scans, approvals) and the worker's executor.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.db.types import JsonDoc, UtcDateTime, utcnow
+
+REC_STATUSES = ("open", "approved", "applied", "dismissed", "obsolete")
+EXECUTION_STATES = ("queued", "running", "succeeded", "failed", "rolled_back")
+
+
+class ScanRun(SQLModel, table=True):
+    __tablename__ = "scan_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    cluster_id: int | None = Field(default=None, foreign_key="clusters.id", index=True)
+    trigger: str = Field(default="manual", max_length=20, description="cli, ui, schedule")
+    status: str = Field(default="running", max_length=20, index=True)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
+    finished_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    duration_s: float | None = None
+    engines: list[str] = Field(default_factory=list, sa_type=JsonDoc)
+    counts: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
+    skipped: list[dict[str, str]] = Field(default_factory=list, sa_type=JsonDoc)
+    error: str | None = None
+
+
+class Recommendation(SQLModel, table=True):
+    __tablename__ = "recommendations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    fingerprint: str = Field(unique=True, max_length=64)
+    engine: str = Field(max_length=100, index=True)
+    cluster_id: int | None = Field(default=None, foreign_key="clusters.id", index=True)
+    target: str = Field(max_length=500)
+    action_kind: str = Field(max_length=60)
+    action: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
+    current_monthly_cost: Decimal = Field(max_digits=14, decimal_places=2)
+    projected_monthly_cost: Decimal = Field(max_digits=14, decimal_places=2)
+    monthly_savings: Decimal = Field(max_digits=14, decimal_places=2)
+    risk: str = Field(default="low", max_length=10)
+    confidence: float = 1.0
+    rationale: str = ""
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
+    status: str = Field(default="open", max_length=20, index=True)
+    scan_run_id: int | None = Field(default=None, foreign_key="scan_runs.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class Execution(SQLModel, table=True):
+    __tablename__ = "executions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    recommendation_id: int | None = Field(default=None, foreign_key="recommendations.id", index=True)
+    cluster_id: int | None = Field(default=None, foreign_key="clusters.id", index=True)
+    action_kind: str = Field(max_length=60)
+    action: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
+    state: str = Field(default="queued", max_length=20, index=True)
+    requested_by: str = Field(default="", max_length=100)
+    dry_run: bool = False
+    pre_image: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
+    plan: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
+    result: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
+    error: str | None = None
+    attempts: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
+    started_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    heartbeat_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    execution_id: int | None = Field(default=None, foreign_key="executions.id", index=True)
+    actor: str = Field(max_length=100)
+    action: str = Field(max_length=100)
+    target: str = Field(default="", max_length=500)
+    details: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
+    at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
+
+
+class CostSaving(SQLModel, table=True):
+    """Realized-savings ledger: what an applied change saved, measured after the fact."""
+
+    __tablename__ = "cost_savings"
+
+    id: int | None = Field(default=None, primary_key=True)
+    execution_id: int | None = Field(default=None, foreign_key="executions.id", index=True)
+    cluster_id: int | None = Field(default=None, foreign_key="clusters.id", index=True)
+    engine: str = Field(max_length=100, index=True)
+    expected_monthly_savings: Decimal = Field(max_digits=14, decimal_places=2)
+    realized_monthly_savings: Decimal | None = Field(default=None, max_digits=14, decimal_places=2)
+    period_start: datetime = Field(sa_type=UtcDateTime)
+    period_end: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    measured_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
+    notes: str = ""
+
+
+class EngineSetting(SQLModel, table=True):
+    __tablename__ = "engine_settings"
+    __table_args__ = (UniqueConstraint("cluster_id", "engine"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    cluster_id: int = Field(foreign_key="clusters.id", index=True, ondelete="CASCADE")
+    engine: str = Field(max_length=100)
+    values: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

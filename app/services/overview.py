@@ -1,0 +1,58 @@
+"""Overview use-case: one row per registered cluster with its nodes and monthly cost.
+
+Read by pages/overview.py and `cloudoptim status`; reads the DB only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from app.db.models import Cluster, Node
+from app.db.tables_recs import Recommendation
+from engines.money import ZERO
+
+
+@dataclass(frozen=True)
+class ClusterSummary:
+    name: str
+    region: str
+    is_sandbox: bool
+    nodes: int
+    monthly_cost: Decimal | None
+    open_savings: Decimal
+    last_scan_at: datetime | None
+    last_error: str | None
+
+
+def cluster_summaries(engine: Engine) -> list[ClusterSummary]:
+    with Session(engine) as session:
+        node_counts: dict[int | None, int] = {
+            cid: n for cid, n in session.exec(select(col(Node.cluster_id), func.count()).group_by(col(Node.cluster_id)))
+        }
+        savings: dict[int | None, Decimal] = {
+            cid: total
+            for cid, total in session.exec(
+                select(col(Recommendation.cluster_id), func.sum(Recommendation.monthly_savings))
+                .where(Recommendation.status == "open")
+                .group_by(col(Recommendation.cluster_id))
+            )
+        }
+        clusters = session.exec(select(Cluster).order_by(Cluster.name)).all()
+        return [
+            ClusterSummary(
+                name=c.name,
+                region=c.region,
+                is_sandbox=c.is_sandbox,
+                nodes=int(node_counts.get(c.id, 0)),
+                monthly_cost=c.monthly_cost,
+                open_savings=Decimal(str(savings.get(c.id) or ZERO)),
+                last_scan_at=c.last_scan_at,
+                last_error=c.last_error,
+            )
+            for c in clusters
+        ]

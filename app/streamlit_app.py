@@ -1,0 +1,30 @@
+"""Streamlit entrypoint (`cloudoptim ui`): settings, database, and explicit page navigation.
+
+Kept inside app/ so Streamlit's legacy pages/ discovery stays off; pages live in ../pages and are
+registered here with st.navigation. The DB engine is created once per server process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from app.ui.context import get_engine
+
+PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
+
+st.set_page_config(page_title="CloudOptim", page_icon=":material/savings:", layout="wide")
+
+try:
+    get_engine()
+except Exception as exc:  # a broken DB URL must show a readable error, not a traceback
+    st.error(f"CloudOptim cannot start: {exc}")
+    st.stop()
+
+navigation = st.navigation(
+    [
+        st.Page(PAGES_DIR / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    ]
+)
+navigation.run()

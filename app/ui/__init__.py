@@ -1,0 +1,1 @@
+"""Streamlit helpers shared by the pages (engine/settings access, formatting, widgets)."""

@@ -1,0 +1,87 @@
+"""`cloudoptim worker`: one BlockingScheduler process that runs the background jobs.
+
+Exactly one worker may run per database (APScheduler job stores cannot be shared), so start-up
+takes a lock: an advisory lock on PostgreSQL, a lock file beside the SQLite database. SIGTERM and
+SIGINT shut the scheduler down cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from filelock import FileLock, Timeout
+from sqlalchemy import Engine, text
+
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+_PG_WORKER_LOCK = 0x0C10D0F8
+
+
+class WorkerAlreadyRunning(RuntimeError):
+    """Another worker holds the lock for this database."""
+
+
+def heartbeat(engine: Engine) -> None:
+    """Prove the worker is alive and the database answers (logged at DEBUG)."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    log.debug("worker heartbeat at %s", datetime.now(UTC).isoformat())
+
+
+class Worker:
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.scheduler = BlockingScheduler(
+            timezone="UTC",
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+        )
+        self._lock_release: Callable[[], None] | None = None
+
+    def _acquire_lock(self) -> None:
+        if self.engine.dialect.name == "postgresql":
+            conn = self.engine.connect()
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_WORKER_LOCK}).scalar()
+            if not got:
+                conn.close()
+                raise WorkerAlreadyRunning("another CloudOptim worker is running on this database")
+            self._lock_release = conn.close  # the advisory lock ends with its session
+            return
+        lock = FileLock(str(Path(self.settings.data_dir) / "worker.lock"))
+        Path(self.settings.data_dir).mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise WorkerAlreadyRunning(
+                f"another CloudOptim worker is running (lock {lock.lock_file})"
+            ) from None
+        self._lock_release = lock.release
+
+    def add_jobs(self) -> None:
+        self.scheduler.add_job(
+            heartbeat, "interval", seconds=30, args=[self.engine], id="heartbeat", replace_existing=True
+        )
+
+    def _stop(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, stopping the worker", signal.Signals(signum).name)
+        self.scheduler.shutdown(wait=False)
+
+    def run(self) -> None:
+        self._acquire_lock()
+        try:
+            self.add_jobs()
+            signal.signal(signal.SIGTERM, self._stop)
+            signal.signal(signal.SIGINT, self._stop)
+            log.info("worker started with jobs: %s", ", ".join(j.id for j in self.scheduler.get_jobs()))
+            self.scheduler.start()
+        finally:
+            if self._lock_release:
+                self._lock_release()
+            log.info("worker stopped")

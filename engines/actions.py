@@ -1,0 +1,164 @@
+"""The closed set of typed action specs an engine may recommend and the executor may apply.
+
+Each spec is a pydantic model with a literal `kind`; `ActionSpec` is their discriminated union, so a
+stored recommendation round-trips through JSON to the same typed object.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Action(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def key(self) -> str:
+        """The fields that identify what is changed (not by how much), for fingerprints."""
+        return self.model_dump_json(include=self._key_fields())
+
+    def _key_fields(self) -> set[str]:
+        return {"kind"}
+
+
+class PodMove(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    namespace: str
+    pod: str
+    to_node: str | None = Field(None, description="planned destination; None = new node")
+
+
+class DrainAndRemoveNode(_Action):
+    kind: Literal["drain-and-remove-node"] = "drain-and-remove-node"
+    node: str
+    instance_id: str | None = None
+    moves: tuple[PodMove, ...] = ()
+
+    def _key_fields(self) -> set[str]:
+        return {"kind", "node"}
+
+
+class ReplaceNodeType(_Action):
+    kind: Literal["replace-node-type"] = "replace-node-type"
+    node: str
+    instance_id: str | None = None
+    from_type: str
+    to_type: str
+    capacity_type: Literal["on-demand", "spot"] = "on-demand"
+
+    def _key_fields(self) -> set[str]:
+        return {"kind", "node", "to_type", "capacity_type"}
+
+
+class MoveToSpot(_Action):
+    kind: Literal["move-to-spot"] = "move-to-spot"
+    node: str
+    instance_id: str | None = None
+    from_type: str
+    to_types: tuple[str, ...] = Field(description="candidate spot types, best first")
+
+    def _key_fields(self) -> set[str]:
+        return {"kind", "node"}
+
+
+class SetRequestsLimits(_Action):
+    kind: Literal["set-requests-limits"] = "set-requests-limits"
+    namespace: str
+    workload_kind: str
+    workload_name: str
+    container: str
+    cpu_request: float | None = Field(None, description="cores")
+    memory_request: int | None = Field(None, description="bytes")
+    cpu_limit: float | None = Field(None, description="cores")
+    memory_limit: int | None = Field(None, description="bytes")
+
+    def _key_fields(self) -> set[str]:
+        return {"kind", "namespace", "workload_kind", "workload_name", "container"}
+
+
+class ScaleReplicas(_Action):
+    kind: Literal["scale-replicas"] = "scale-replicas"
+    namespace: str
+    workload_kind: str
+    workload_name: str
+    from_replicas: int
+    to_replicas: int
+
+    def _key_fields(self) -> set[str]:
+        return {"kind", "namespace", "workload_kind", "workload_name"}
+
+
+class ScheduleScale(_Action):
+    kind: Literal["schedule-scale"] = "schedule-scale"
+    namespace: str
+    workload_kind: str
+    workload_name: str
+    timezone: str = "UTC"
+    scale_down_cron: str
+    scale_up_cron: str
+    replicas_off: int = 0
+
+    def _key_fields(self) -> set[str]:
+        return {"kind", "namespace", "workload_kind", "workload_name"}
+
+
+class StopInstance(_Action):
+    kind: Literal["stop-instance"] = "stop-instance"
+    instance_id: str
+
+    def _key_fields(self) -> set[str]:
+        return {"kind", "instance_id"}
+
+
+class TerminateInstance(_Action):
+    kind: Literal["terminate-instance"] = "terminate-instance"
+    instance_id: str
+
+    def _key_fields(self) -> set[str]:
+        return {"kind", "instance_id"}
+
+
+class SnapshotAndDeleteVolume(_Action):
+    kind: Literal["snapshot-and-delete-volume"] = "snapshot-and-delete-volume"
+    volume_id: str
+
+    def _key_fields(self) -> set[str]:
+        return {"kind", "volume_id"}
+
+
+class ModifyVolumeType(_Action):
+    kind: Literal["modify-volume-type"] = "modify-volume-type"
+    volume_id: str
+    from_type: str
+    to_type: str
+
+    def _key_fields(self) -> set[str]:
+        return {"kind", "volume_id", "to_type"}
+
+
+class SetTrafficDistribution(_Action):
+    kind: Literal["set-traffic-distribution"] = "set-traffic-distribution"
+    namespace: str
+    service: str
+    value: str = "PreferClose"
+
+    def _key_fields(self) -> set[str]:
+        return {"kind", "namespace", "service"}
+
+
+ActionSpec = Annotated[
+    DrainAndRemoveNode
+    | ReplaceNodeType
+    | MoveToSpot
+    | SetRequestsLimits
+    | ScaleReplicas
+    | ScheduleScale
+    | StopInstance
+    | TerminateInstance
+    | SnapshotAndDeleteVolume
+    | ModifyVolumeType
+    | SetTrafficDistribution,
+    Field(discriminator="kind"),
+]

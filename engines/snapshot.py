@@ -1,0 +1,184 @@
+"""The Snapshot: plain, typed, serialisable state of one cluster and/or one AWS account.
+
+Collectors in `app.collectors` build it from the Kubernetes API, boto3 and usage sources; engines
+read it. It holds no clients, so it can be stored as JSON, diffed and fed to engines in tests.
+CPU is in cores, memory and storage in bytes, times are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CapacityType = Literal["on-demand", "spot"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Resources(_Frozen):
+    """An amount of schedulable resources."""
+
+    cpu: float = Field(0.0, description="CPU in cores")
+    memory: int = Field(0, description="memory in bytes")
+    ephemeral_storage: int = Field(0, description="ephemeral storage in bytes")
+    pods: int = Field(0, description="pod slots")
+
+
+class Taint(_Frozen):
+    key: str
+    value: str = ""
+    effect: str = "NoSchedule"
+
+
+class Toleration(_Frozen):
+    key: str = ""
+    operator: str = "Equal"
+    value: str = ""
+    effect: str = ""
+
+
+class SelectorRequirement(_Frozen):
+    """One matchExpressions entry (label selectors and node selector terms share this shape)."""
+
+    key: str
+    operator: str
+    values: tuple[str, ...] = ()
+
+
+class LabelSelector(_Frozen):
+    match_labels: dict[str, str] = Field(default_factory=dict)
+    match_expressions: tuple[SelectorRequirement, ...] = ()
+
+
+class TopologySpread(_Frozen):
+    max_skew: int
+    topology_key: str
+    when_unsatisfiable: str
+    selector: LabelSelector = LabelSelector()
+
+
+class Node(_Frozen):
+    name: str
+    instance_type: str | None = None
+    zone: str | None = None
+    region: str | None = None
+    capacity_type: CapacityType = "on-demand"
+    provider_id: str | None = None
+    instance_id: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    taints: tuple[Taint, ...] = ()
+    allocatable: Resources = Resources()
+    capacity: Resources = Resources()
+    unschedulable: bool = False
+    ready: bool = True
+    created_at: datetime | None = None
+
+
+class Container(_Frozen):
+    """A container's requests/limits (None = not set) and last termination facts."""
+
+    name: str
+    image: str = ""
+    cpu_request: float | None = None
+    memory_request: int | None = None
+    ephemeral_request: int | None = None
+    cpu_limit: float | None = None
+    memory_limit: int | None = None
+    restart_count: int = 0
+    last_termination_reason: str | None = None
+    last_termination_exit_code: int | None = None
+    last_termination_at: datetime | None = None
+    state: str = "running"
+
+
+class Pod(_Frozen):
+    name: str
+    namespace: str
+    node_name: str | None = None
+    phase: str = "Running"
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    owner_kind: str | None = Field(None, description="kind of the top controller, e.g. Deployment")
+    owner_name: str | None = None
+    controller_kind: str | None = Field(None, description="kind of the direct controller, e.g. ReplicaSet")
+    controller_name: str | None = None
+    containers: tuple[Container, ...] = ()
+    init_containers: tuple[Container, ...] = ()
+    tolerations: tuple[Toleration, ...] = ()
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    required_node_affinity: tuple[tuple[SelectorRequirement, ...], ...] = Field(
+        (), description="nodeSelectorTerms (OR) of matchExpressions (AND)"
+    )
+    anti_affinity_hostname: tuple[LabelSelector, ...] = Field(
+        (), description="required pod anti-affinity terms with topologyKey kubernetes.io/hostname"
+    )
+    topology_spread: tuple[TopologySpread, ...] = ()
+    pvc_names: tuple[str, ...] = ()
+    pvc_zone: str | None = Field(None, description="zone of the pod's bound zonal volumes, if any")
+    has_local_storage: bool = Field(False, description="uses emptyDir (non-memory) or hostPath")
+    priority_class_name: str | None = None
+    is_mirror: bool = False
+    created_at: datetime | None = None
+
+
+class Workload(_Frozen):
+    kind: Literal["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"]
+    name: str
+    namespace: str
+    replicas: int | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    selector: LabelSelector = LabelSelector()
+    containers: tuple[Container, ...] = Field((), description="the pod template's containers")
+
+
+class DisruptionBudget(_Frozen):
+    name: str
+    namespace: str
+    selector: LabelSelector = LabelSelector()
+    min_available: str | None = None
+    max_unavailable: str | None = None
+    disruptions_allowed: int | None = None
+    expected_pods: int | None = None
+
+
+class Autoscaler(_Frozen):
+    name: str
+    namespace: str
+    target_kind: str
+    target_name: str
+    min_replicas: int = 1
+    max_replicas: int = 1
+
+
+class Namespace(_Frozen):
+    name: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class KubeEvent(_Frozen):
+    namespace: str
+    involved_kind: str
+    involved_name: str
+    reason: str
+    message: str = ""
+    count: int = 1
+    last_seen: datetime | None = None
+
+
+class ClusterState(_Frozen):
+    name: str
+    region: str
+    nodes: tuple[Node, ...] = ()
+    pods: tuple[Pod, ...] = ()
+    workloads: tuple[Workload, ...] = ()
+    pdbs: tuple[DisruptionBudget, ...] = ()
+    hpas: tuple[Autoscaler, ...] = ()
+    namespaces: tuple[Namespace, ...] = ()
+    events: tuple[KubeEvent, ...] = ()

@@ -1,0 +1,119 @@
+"""AWS and usage parts of the Snapshot: EC2 instances, EBS volumes, metrics, container usage, traffic.
+
+Built by `app.collectors` (boto3, Prometheus, files); read by engines. Plain data, no clients.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engines.snapshot import CapacityType, ClusterState
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MetricSummary(_Frozen):
+    """CloudWatch statistics of one instance over the collection window."""
+
+    cpu_avg: float | None = Field(None, description="average CPUUtilization, percent")
+    cpu_p95: float | None = Field(None, description="95th percentile of CPUUtilization, percent")
+    cpu_max: float | None = Field(None, description="maximum CPUUtilization, percent")
+    network_in_bytes_per_day: float | None = None
+    network_out_bytes_per_day: float | None = None
+    datapoints: int = 0
+    window_days: float = 0.0
+
+
+class Instance(_Frozen):
+    instance_id: str
+    instance_type: str
+    state: str
+    zone: str
+    region: str
+    lifecycle: CapacityType = "on-demand"
+    launch_time: datetime | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    private_dns_name: str | None = None
+    cluster: str | None = Field(None, description="cluster this instance is a node of, from its tags")
+    metrics: MetricSummary | None = None
+
+
+class VolumeAttachment(_Frozen):
+    instance_id: str
+    device: str | None = None
+    state: str = "attached"
+
+
+class Volume(_Frozen):
+    volume_id: str
+    volume_type: str
+    size_gb: int
+    state: str
+    zone: str
+    region: str
+    iops: int | None = None
+    throughput: int | None = None
+    create_time: datetime | None = None
+    attachments: tuple[VolumeAttachment, ...] = ()
+    tags: dict[str, str] = Field(default_factory=dict)
+    snapshot_id: str | None = None
+
+
+class SpotQueue(_Frozen):
+    """Where Spot interruption warnings for this account arrive (EventBridge rule -> SQS)."""
+
+    queue_url: str | None = None
+    rule_names: tuple[str, ...] = ()
+
+
+class AccountState(_Frozen):
+    account_id: str
+    region: str
+    instances: tuple[Instance, ...] = ()
+    volumes: tuple[Volume, ...] = ()
+    spot_queue: SpotQueue | None = None
+
+
+class ContainerUsage(_Frozen):
+    """Usage history of one container of one pod, evenly spaced samples (None = missing)."""
+
+    namespace: str
+    pod: str
+    container: str
+    workload_kind: str | None = None
+    workload_name: str | None = None
+    start: datetime
+    step_seconds: int = 300
+    cpu_cores: tuple[float | None, ...] = ()
+    memory_bytes: tuple[float | None, ...] = ()
+
+
+class TrafficEdge(_Frozen):
+    """Bytes per day sent from one workload to a service (for the cross-AZ engine)."""
+
+    namespace: str
+    source: str
+    destination: str
+    bytes_per_day: float
+
+
+class SourceError(_Frozen):
+    """A source that failed during collection, and why (the last good data is kept elsewhere)."""
+
+    source: str
+    message: str
+
+
+class Snapshot(_Frozen):
+    """Everything engines see for one cluster and/or account at one time."""
+
+    collected_at: datetime
+    cluster: ClusterState | None = None
+    account: AccountState | None = None
+    usage: tuple[ContainerUsage, ...] = ()
+    traffic: tuple[TrafficEdge, ...] = ()
+    errors: tuple[SourceError, ...] = ()

@@ -1,0 +1,51 @@
+"""Overview page: clusters, their monthly cost and the open savings, or how to get started."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pandas as pd
+import streamlit as st
+
+from app.services.overview import cluster_summaries
+from app.ui.context import get_engine
+from app.ui.format import usd, when
+
+st.title("Overview")
+summaries = cluster_summaries(get_engine())
+
+if not summaries:
+    st.info(
+        "No cluster is connected yet.\n\n"
+        "- **Try it without a cloud:** run `cloudoptim demo` to start the embedded sandbox "
+        "(local AWS and Kubernetes APIs with a realistic estate).\n"
+        "- **Connect a real cluster:** `cloudoptim clusters add NAME --context CONTEXT --region REGION` "
+        "(uses your kubeconfig and the standard AWS credential chain; see README).",
+        icon=":material/info:",
+    )
+    st.stop()
+
+costs = [s.monthly_cost for s in summaries if s.monthly_cost is not None]
+c1, c2, c3 = st.columns(3)
+c1.metric("Clusters", len(summaries))
+c2.metric("Monthly cost", usd(sum(costs, Decimal(0)) if costs else None))
+c3.metric("Open savings / month", usd(sum((s.open_savings for s in summaries), Decimal(0))))
+
+st.dataframe(
+    pd.DataFrame(
+        [
+            {
+                "Cluster": s.name + (" (sandbox)" if s.is_sandbox else ""),
+                "Region": s.region,
+                "Nodes": s.nodes,
+                "Monthly cost": usd(s.monthly_cost),
+                "Open savings / month": usd(s.open_savings),
+                "Last scan": when(s.last_scan_at),
+                "Last error": s.last_error or "",
+            }
+            for s in summaries
+        ]
+    ),
+    hide_index=True,
+    use_container_width=True,
+)

@@ -1,0 +1,44 @@
+"""The Streamlit entrypoint renders the Overview page, empty and with clusters (AppTest)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from importlib import resources
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+from streamlit.testing.v1 import AppTest
+
+from app.db.models import Cluster, Node
+
+ENTRY = str(resources.files("app") / "streamlit_app.py")
+
+
+def _run() -> AppTest:
+    at = AppTest.from_file(ENTRY, default_timeout=60)
+    at.run()
+    return at
+
+
+def test_overview_on_an_empty_database_explains_how_to_start(engine: Engine) -> None:
+    at = _run()
+    assert not at.exception
+    assert at.title[0].value == "Overview"
+    assert "cloudoptim demo" in at.info[0].value
+
+
+def test_overview_lists_seeded_clusters_with_their_monthly_cost(engine: Engine) -> None:
+    with Session(engine) as s:
+        prod = Cluster(name="prod-east", region="us-east-1", monthly_cost=Decimal("1401.60"))
+        s.add(prod)
+        s.commit()
+        s.refresh(prod)
+        assert prod.id is not None
+        s.add(Node(cluster_id=prod.id, name="ip-10-0-1-1", instance_type="m5.large"))
+        s.add(Node(cluster_id=prod.id, name="ip-10-0-1-2", instance_type="m5.large"))
+        s.commit()
+    at = _run()
+    assert not at.exception
+    assert [m.value for m in at.metric][:2] == ["1", "$1,401.60"]
+    table = at.dataframe[0].value
+    assert table.loc[0, "Cluster"] == "prod-east" and table.loc[0, "Nodes"] == 2
