@@ -19,6 +19,9 @@ def configure_logging(settings: Settings) -> None:
         level=getattr(logging, settings.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Per-request and per-job chatter from libraries drowns the product's own messages.
+    for noisy in ("botocore", "boto3", "urllib3", "apscheduler.executors", "kubernetes", "werkzeug"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def open_database(settings: Settings, *, migrate: bool = True) -> Engine:

@@ -25,6 +25,8 @@ except Exception as exc:  # a broken DB URL must show a readable error, not a tr
 navigation = st.navigation(
     [
         st.Page(PAGES_DIR / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page(PAGES_DIR / "recommendations.py", title="Recommendations", icon=":material/lightbulb:",
+                url_path="recommendations"),  # fmt: skip
     ]
 )
 navigation.run()

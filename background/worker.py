@@ -19,6 +19,7 @@ from filelock import FileLock, Timeout
 from sqlalchemy import Engine, text
 
 from app.settings import Settings
+from background.jobs import JobContext, run_requested_scans, scan_all_clusters
 
 log = logging.getLogger(__name__)
 _PG_WORKER_LOCK = 0x0C10D0F8
@@ -65,13 +66,25 @@ class Worker:
         self._lock_release = lock.release
 
     def add_jobs(self) -> None:
+        # MemoryJobStore (the default): jobs are defined in code at every start, so their
+        # arguments may be live objects and no job row outlives the process.
+        ctx = JobContext(self.settings, self.engine)
+        self.scheduler.add_job(heartbeat, "interval", seconds=30, args=[self.engine], id="heartbeat")
         self.scheduler.add_job(
-            heartbeat, "interval", seconds=30, args=[self.engine], id="heartbeat", replace_existing=True
+            scan_all_clusters, "interval", minutes=self.settings.worker.scan_interval_minutes, args=[ctx],
+            id="scheduled-scans", next_run_time=datetime.now(UTC),
+        )  # fmt: skip
+        self.scheduler.add_job(
+            run_requested_scans, "interval", seconds=self.settings.worker.poll_interval_s, args=[ctx],
+            id="requested-scans",
         )
 
     def _stop(self, signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s, stopping the worker", signal.Signals(signum).name)
-        self.scheduler.shutdown(wait=False)
+        # Ctrl-C in a terminal (or `cloudoptim demo` stopping its children) can deliver the signal
+        # twice: once to the process group and once from the parent; stopping twice is fine.
+        if self.scheduler.running:
+            log.info("received %s, stopping the worker", signal.Signals(signum).name)
+            self.scheduler.shutdown(wait=False)
 
     def run(self) -> None:
         self._acquire_lock()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from importlib import resources
 from typing import TypeVar
 
 import typer
@@ -39,3 +41,17 @@ def run_or_exit(fn: Callable[[], T]) -> T:
     with user_errors():
         return fn()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def ui_command(host: str | None, port: int | None) -> list[str]:
+    """The streamlit command line that serves the UI."""
+    settings = settings_or_exit()
+    entry = str(resources.files("app") / "streamlit_app.py")
+    return [
+        sys.executable, "-m", "streamlit", "run", entry,
+        "--server.headless", "true",
+        "--server.address", host or settings.ui.host,
+        "--server.port", str(port or settings.ui.port),
+        "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip

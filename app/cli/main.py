@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from importlib import resources
 from typing import Annotated
 
 import typer
 
 from app import __version__
 from app.bootstrap import configure_logging, open_database
-from app.cli import clusters, data, db
-from app.cli.common import err_console, run_or_exit, settings_or_exit
+from app.cli import clusters, data, db, demo, scan
+from app.cli.common import err_console, run_or_exit, settings_or_exit, ui_command
 
 cli = typer.Typer(
     name="cloudoptim",
@@ -24,6 +22,9 @@ cli = typer.Typer(
 cli.add_typer(db.group, name="db")
 cli.add_typer(data.group, name="data")
 cli.add_typer(clusters.group, name="clusters")
+cli.command("scan")(scan.scan)
+cli.command("inventory")(scan.inventory)
+cli.command("demo")(demo.demo)
 
 
 def _version(value: bool) -> None:
@@ -39,20 +40,6 @@ def root(
     ] = False,
 ) -> None:
     """CloudOptim finds Kubernetes and AWS savings, explains them, applies them and proves them."""
-
-
-def ui_command(host: str | None, port: int | None) -> list[str]:
-    """The streamlit command line that serves the UI."""
-    settings = settings_or_exit()
-    entry = str(resources.files("app") / "streamlit_app.py")
-    return [
-        sys.executable, "-m", "streamlit", "run", entry,
-        "--server.headless", "true",
-        "--server.address", host or settings.ui.host,
-        "--server.port", str(port or settings.ui.port),
-        "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-    ]  # fmt: skip
 
 
 @cli.command()

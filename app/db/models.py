@@ -26,6 +26,11 @@ class Cluster(SQLModel, table=True):
     context: str = Field(default="", max_length=200, description="kubeconfig context")
     kubeconfig_path: str = Field(default="", max_length=1000)
     account_id: str = Field(default="", max_length=20)
+    usage_source: str = Field(
+        default="", max_length=1000, sa_column_kwargs={"server_default": ""}, description="prometheus URL (http...) or usage CSV file/dir; empty = none"
+    )
+    traffic_source: str = Field(
+        default="", max_length=1000, sa_column_kwargs={"server_default": ""}, description="traffic CSV file; empty = none")
     is_sandbox: bool = False
     monthly_cost: Decimal | None = Field(default=None, max_digits=14, decimal_places=2)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

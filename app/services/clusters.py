@@ -30,6 +30,8 @@ def register_cluster(
     kubeconfig: str = "",
     is_sandbox: bool = False,
     account_id: str = "",
+    usage_source: str = "",
+    traffic_source: str = "",
 ) -> Cluster:
     if not _NAME.match(name):
         raise ClusterError(f"invalid cluster name {name!r}: use lowercase letters, digits and '-'")
@@ -43,6 +45,7 @@ def register_cluster(
         )
         cluster.context, cluster.region, cluster.kubeconfig_path = context, region, kubeconfig
         cluster.is_sandbox, cluster.account_id = is_sandbox, account_id
+        cluster.usage_source, cluster.traffic_source = usage_source, traffic_source
         session.add(cluster)
         session.flush()
         session.refresh(cluster)

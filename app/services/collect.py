@@ -1,0 +1,120 @@
+"""Collection use-case: build a registered cluster's Snapshot from its sources and store it.
+
+Called by `cloudoptim scan/inventory`, `cloudoptim demo` and the worker's scheduled scans. Sources
+(Kubernetes context, the AWS region's account, usage and traffic) come from the cluster row and
+Settings. A failing source never raises: the snapshot carries the error, the last good data is
+reused (from memory, or from the DB after a restart), and the cluster row shows the error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, delete
+from sqlmodel import Session, col, select
+
+from app.collectors.aws import AwsCollector
+from app.collectors.k8s import KubernetesCollector
+from app.collectors.snapshot import SnapshotCache, build_snapshot
+from app.collectors.traffic import FileTrafficSource, TrafficSource
+from app.collectors.usage import UsageSource
+from app.collectors.usage_file import FileUsageSource
+from app.collectors.usage_prometheus import PrometheusUsageSource
+from app.db import session_scope
+from app.db.models import Cluster, Node, StoredSnapshot
+from app.services.costing import cluster_cost
+from app.settings import Settings
+from engines.binpack.pricing import node_hourly
+from engines.contract import PriceBook
+from engines.money import monthly_from_hourly
+from engines.snapshot import ClusterState
+from engines.snapshot_aws import AccountState, Snapshot
+
+
+def usage_source(spec: str) -> UsageSource | None:
+    """`http(s)://…` is a Prometheus server; anything else a usage CSV file or directory."""
+    if not spec:
+        return None
+    if spec.startswith(("http://", "https://")):
+        return PrometheusUsageSource(spec)
+    return FileUsageSource(Path(spec))
+
+
+def traffic_source(spec: str) -> TrafficSource | None:
+    return FileTrafficSource(Path(spec)) if spec else None
+
+
+def account_key(region: str) -> str:
+    return f"aws:{region}"
+
+
+def prime_cache(db: Engine, cluster: Cluster, cache: SnapshotCache) -> None:
+    """Load the last stored good state into the cache, so a restart still has a fallback."""
+    if cache.get("cluster", cluster.name) is not None or cluster.id is None:
+        return
+    with Session(db) as session:
+        stored = session.exec(
+            select(StoredSnapshot)
+            .where(StoredSnapshot.cluster_id == cluster.id)
+            .order_by(col(StoredSnapshot.collected_at).desc())
+        ).first()
+    if stored is None:
+        return
+    if stored.data.get("cluster"):
+        cache.put("cluster", cluster.name, ClusterState.model_validate(stored.data["cluster"]), stored.collected_at)
+    if stored.data.get("account"):
+        cache.put("account", account_key(cluster.region), AccountState.model_validate(stored.data["account"]),
+                  stored.collected_at)  # fmt: skip
+
+
+def collect_cluster(
+    db: Engine, settings: Settings, cluster: Cluster, prices: PriceBook, cache: SnapshotCache | None = None
+) -> Snapshot:
+    cache = cache if cache is not None else SnapshotCache()
+    prime_cache(db, cluster, cache)
+    kubeconfig = cluster.kubeconfig_path or settings.k8s.kubeconfig
+    snapshot = build_snapshot(
+        cluster=KubernetesCollector(
+            Path(kubeconfig) if kubeconfig else None, cluster.context, cluster.name, cluster.region,
+            page_size=settings.k8s.page_size, timeout=settings.k8s.request_timeout_s,
+        ),
+        aws=AwsCollector(cluster.region),
+        usage=usage_source(cluster.usage_source),
+        traffic=traffic_source(cluster.traffic_source),
+        cache=cache,
+        account_key=account_key(cluster.region),
+    )  # fmt: skip
+    store_snapshot(db, cluster, snapshot, prices)
+    return snapshot
+
+
+def store_snapshot(db: Engine, cluster: Cluster, snapshot: Snapshot, prices: PriceBook) -> None:
+    """Keep the latest snapshot (without bulky usage history), the node list and the cluster cost."""
+    errors = [{"source": e.source, "message": e.message} for e in snapshot.errors]
+    with session_scope(db) as session:
+        row = session.get_one(Cluster, cluster.id)
+        cid = row.id
+        assert cid is not None
+        row.last_error = "; ".join(f"{e['source']}: {e['message']}" for e in errors) or None
+        if snapshot.cluster is not None:
+            state = snapshot.cluster
+            row.monthly_cost = cluster_cost(prices, state).monthly
+            session.exec(delete(Node).where(col(Node.cluster_id) == cluster.id))  # type: ignore[call-overload]
+            for node in state.nodes:
+                try:
+                    hourly = node_hourly(prices, node.region or state.region, node).hourly
+                except LookupError:
+                    hourly = None
+                session.add(Node(
+                    cluster_id=cid, name=node.name, instance_id=node.instance_id,
+                    instance_type=node.instance_type, zone=node.zone, capacity_type=node.capacity_type,
+                    cpu_cores=node.allocatable.cpu, memory_bytes=node.allocatable.memory,
+                    pods=sum(1 for p in state.pods if p.node_name == node.name),
+                    hourly_cost=hourly, monthly_cost=None if hourly is None else monthly_from_hourly(hourly),
+                ))  # fmt: skip
+            session.exec(delete(StoredSnapshot).where(col(StoredSnapshot.cluster_id) == cluster.id))  # type: ignore[call-overload]
+            session.add(StoredSnapshot(
+                cluster_id=cid, collected_at=snapshot.collected_at, errors=errors,
+                data=snapshot.model_dump(mode="json", exclude={"usage"}),
+            ))  # fmt: skip
+        session.add(row)
