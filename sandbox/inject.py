@@ -16,7 +16,7 @@ from sandbox.estate_aws import spot_interruption_entry
 
 
 def running_spot_nodes(env: dict[str, str]) -> list[str]:
-    """Running Spot instances that are cluster nodes, oldest launch first."""
+    """Running Spot instances that are cluster nodes, ordered by cluster then node name."""
     ec2 = _client("ec2", env)
     found = ec2.describe_instances(Filters=[
         {"Name": "instance-state-name", "Values": ["running"]},
@@ -24,7 +24,11 @@ def running_spot_nodes(env: dict[str, str]) -> list[str]:
     ])  # fmt: skip
     # moto does not implement the instance-lifecycle filter, so Spot is picked here.
     instances = [i for r in found["Reservations"] for i in r["Instances"] if i.get("InstanceLifecycle") == "spot"]
-    instances.sort(key=lambda i: (i["LaunchTime"], i["InstanceId"]))
+    def tag(inst: dict[str, Any], key: str) -> str:
+        return next((t["Value"] for t in inst.get("Tags", []) if t["Key"] == key), "")
+
+    # Deterministic choice (moto stamps seeded instances with the same launch second).
+    instances.sort(key=lambda i: (tag(i, "eks:cluster-name") != "prod-east", tag(i, "eks:cluster-name"), tag(i, "Name")))
     return [i["InstanceId"] for i in instances]
 
 

@@ -1,0 +1,56 @@
+"""Regenerate the README screenshots from a running `cloudoptim demo` (docs/screenshots/*.png).
+
+Usage: .venv/bin/python scripts/screenshots.py   (starts its own demo on a free port, then stops it)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.browser import browser_page, screenshot, wait_for_run, wait_for_widgets  # noqa: E402
+
+OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+
+def main() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "CLOUDOPTIM_DATA_DIR": tempfile.mkdtemp(prefix="cloudoptim-shots-")}
+    demo = subprocess.Popen([str(Path(sys.executable).parent / "cloudoptim"), "demo", "--port", str(port)], env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            try:
+                if requests.get(f"{url}/_stcore/health", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(1)
+        OUT.mkdir(parents=True, exist_ok=True)
+        with browser_page(1400, 900) as page:
+            page.goto(url)
+            wait_for_run(page)
+            wait_for_widgets(page, '[data-testid="stDataFrame"] canvas')
+            screenshot(page, OUT / "overview.png")
+            page.goto(f"{url}/recommendations")
+            wait_for_run(page)
+            wait_for_widgets(page, ".js-plotly-plot .main-svg", '[data-testid="stDataFrame"] canvas')
+            page.wait_for_timeout(1000)
+            screenshot(page, OUT / "recommendations.png")
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        demo.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()

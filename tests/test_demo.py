@@ -1,0 +1,93 @@
+"""`cloudoptim demo` and `cloudoptim inventory --sandbox` run as a user would, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from sandbox.estate import CLUSTERS, node_plans
+
+CLI = [str(Path(sys.executable).parent / "cloudoptim")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _descendants(pid: int) -> set[int]:
+    """All live descendants of `pid`, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def test_inventory_of_the_sandbox_reports_the_estate_as_json() -> None:
+    result = subprocess.run([*CLI, "inventory", "--sandbox", "--format", "json"], capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    plans = node_plans(7)
+    clusters = {c["name"]: c for c in report["clusters"]}
+    assert set(clusters) == {c.name for c in CLUSTERS}
+    for name, cluster in clusters.items():
+        assert cluster["nodes"] == len(plans[name])
+        assert cluster["pods"] > cluster["nodes"]
+        assert float(cluster["monthly_cost"]) > 0
+    [account] = report["accounts"]
+    assert account["region"] == "us-east-1"
+    assert account["instances"] == sum(len(p) for p in plans.values()) + account["instances_outside_clusters"]
+    assert account["instances_outside_clusters"] >= 3
+    assert 0 < account["unattached_volumes"] < account["volumes"]
+    assert float(account["monthly_cost"]) > 0
+
+
+def test_demo_serves_the_ui_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = subprocess.Popen([*CLI, "demo", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)  # fmt: skip
+    try:
+        deadline, healthy = time.monotonic() + 180, False
+        while time.monotonic() < deadline and proc.poll() is None and not healthy:
+            try:
+                healthy = requests.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).ok
+            except requests.RequestException:
+                time.sleep(1)
+        assert healthy, "the demo UI never answered its health check"
+        state = json.loads((tmp_path / "data" / "demo.json").read_text())
+        assert state["url"] == f"http://127.0.0.1:{port}"
+        inject = subprocess.run([*CLI, "demo", "--inject", "spot-interruption"], capture_output=True, text=True,
+                                timeout=60)  # fmt: skip
+        assert inject.returncode == 0 and "Spot interruption warning sent" in inject.stdout, inject.stderr
+        children = _descendants(proc.pid)
+        assert len(children) >= 2  # the worker and the UI at least
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, output
+    assert "demo stopped" in output
+    assert not any(Path(f"/proc/{pid}").exists() and _descendants(pid) is not None and
+                   Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z" for pid in children)  # fmt: skip
+    assert not (tmp_path / "data" / "demo.json").exists()
