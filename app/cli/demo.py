@@ -101,11 +101,12 @@ def demo(
             children.append(subprocess.Popen([*cli, "worker"]))
             cmd = ui_command(None, port)
             url = f"http://{cmd[cmd.index('--server.address') + 1]}:{cmd[cmd.index('--server.port') + 1]}"
+            # Written before the UI answers, so `--inject` works as soon as the demo is reachable.
+            _state_file(settings).write_text(json.dumps({"pid": os.getpid(), "url": url, "aws_env": sandbox.aws_env}))
             children.append(subprocess.Popen(cmd))
             if not _wait_healthy(url, children[-1]):
                 err_console.print("[bold red]error:[/] the UI did not start; see the messages above")
                 return
-            _state_file(settings).write_text(json.dumps({"pid": os.getpid(), "url": url, "aws_env": sandbox.aws_env}))
             if inject is Injection.spot_interruption:
                 _inject_into_running(settings)
             err_console.print(
