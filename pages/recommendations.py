@@ -4,6 +4,7 @@ the rationale and evidence of a selected row, and what was skipped and why."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 import plotly.express as px
@@ -82,7 +83,7 @@ if rows:
 else:
     st.info("No recommendation matches these filters.")
 
-latest_per_cluster = {}
+latest_per_cluster: dict[str | None, dict[str, Any]] = {}
 for run in latest_scan_runs(db, limit=100):  # newest first: keep each cluster's latest run
     latest_per_cluster.setdefault(run["cluster"], run)
 skipped = [dict(s, cluster=run["cluster"] or "") for run in latest_per_cluster.values() for s in run["skipped"]]

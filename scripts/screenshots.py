@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.browser import browser_page, screenshot, wait_for_run, wait_for_widgets  # noqa: E402
+from tests.browser import browser_page, screenshot, wait_for_run, wait_for_widgets
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
