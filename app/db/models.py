@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import BigInteger, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db.types import JsonDoc, UtcDateTime, utcnow
@@ -50,7 +50,7 @@ class Node(SQLModel, table=True):
     zone: str | None = Field(default=None, max_length=40)
     capacity_type: str = Field(default="on-demand", max_length=20)
     cpu_cores: float = 0.0
-    memory_bytes: int = 0
+    memory_bytes: int = Field(default=0, sa_type=BigInteger)  # node memory overflows INTEGER
     pods: int = 0
     hourly_cost: Decimal | None = Field(default=None, max_digits=12, decimal_places=6)
     monthly_cost: Decimal | None = Field(default=None, max_digits=14, decimal_places=2)

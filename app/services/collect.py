@@ -96,6 +96,8 @@ def store_snapshot(db: Engine, cluster: Cluster, snapshot: Snapshot, prices: Pri
         cid = row.id
         assert cid is not None
         row.last_error = "; ".join(f"{e['source']}: {e['message']}" for e in errors) or None
+        if snapshot.account is not None and snapshot.account.account_id:
+            row.account_id = snapshot.account.account_id
         if snapshot.cluster is not None:
             state = snapshot.cluster
             row.monthly_cost = cluster_cost(prices, state).monthly
