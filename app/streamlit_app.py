@@ -27,6 +27,7 @@ navigation = st.navigation(
         st.Page(PAGES_DIR / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
         st.Page(PAGES_DIR / "recommendations.py", title="Recommendations", icon=":material/lightbulb:",
                 url_path="recommendations"),  # fmt: skip
+        st.Page(PAGES_DIR / "settings.py", title="Settings", icon=":material/tune:", url_path="settings"),
     ]
 )
 navigation.run()

@@ -8,11 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from app.services.overview import cluster_summaries
+from app.services.scans import request_scan
 from app.ui.context import get_engine
 from app.ui.format import usd, when
 
 st.title("Overview")
-summaries = cluster_summaries(get_engine())
+db = get_engine()
+summaries = cluster_summaries(db)
 
 if not summaries:
     st.info(
@@ -49,3 +51,14 @@ st.dataframe(
     hide_index=True,
     use_container_width=True,
 )
+
+scan_col, note_col = st.columns([1, 3])
+if scan_col.button("Scan all clusters now", key="scan_now", icon=":material/refresh:"):
+    request_scan(db, None, trigger="ui")
+    st.toast("Scan requested: the worker picks it up within seconds.")
+note_col.caption(
+    "Scans run in the worker (`cloudoptim worker`, started by `cloudoptim demo`) on a schedule and on request."
+)
+errors = [summary for summary in summaries if summary.last_error]
+for summary in errors:
+    st.warning(f"**{summary.name}**: {summary.last_error}", icon=":material/warning:")

@@ -42,3 +42,20 @@ def test_overview_lists_seeded_clusters_with_their_monthly_cost(engine: Engine) 
     assert [m.value for m in at.metric][:2] == ["1", "$1,401.60"]
     table = at.dataframe[0].value
     assert table.loc[0, "Cluster"] == "prod-east" and table.loc[0, "Nodes"] == 2
+
+
+def test_scan_now_asks_the_worker_through_the_database(engine: Engine) -> None:
+    from sqlmodel import select
+
+    from app.db.tables_recs import ScanRun
+
+    with Session(engine) as s:
+        s.add(Cluster(name="prod-east", region="us-east-1", last_error="kubernetes:prod-east: connection refused"))
+        s.commit()
+    at = _run()
+    assert "connection refused" in at.warning[0].value
+    at.button(key="scan_now").click().run()
+    assert not at.exception
+    with Session(engine) as s:
+        run = s.exec(select(ScanRun)).one()
+    assert (run.status, run.trigger, run.cluster_id) == ("requested", "ui", None)

@@ -56,3 +56,9 @@ def cluster_summaries(engine: Engine) -> list[ClusterSummary]:
             )
             for c in clusters
         ]
+
+
+def cluster_ids(engine: Engine) -> dict[str, int]:
+    """Registered cluster names and their ids, by name."""
+    with Session(engine) as session:
+        return {c.name: c.id for c in session.exec(select(Cluster).order_by(Cluster.name)) if c.id is not None}

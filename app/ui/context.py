@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from app.bootstrap import open_database
 from app.pricing import PriceCatalog, load_price_book
 from app.settings import Settings, load_settings
+from engines.registry import EngineRegistry, default_registry
 
 
 def get_settings() -> Settings:
@@ -37,3 +38,8 @@ def _prices_for(pricing_dir: Path) -> PriceCatalog:
 
 def get_prices() -> PriceCatalog:
     return _prices_for(get_settings().pricing_dir)
+
+
+@st.cache_resource(show_spinner=False)
+def get_registry() -> EngineRegistry:
+    return default_registry()
