@@ -69,3 +69,10 @@ def test_the_worker_starts_logs_and_stops_cleanly_on_sigterm(tmp_path: Path) -> 
         proc.kill() if proc.poll() is None else None
     assert proc.returncode == 0
     assert "worker stopped" in out
+
+
+def test_a_missing_usage_file_is_refused_when_adding_a_cluster(tmp_path: Path) -> None:
+    bad = run("clusters", "add", "prod", "--context", "c", "--region", "us-east-1", "--usage", str(tmp_path / "no.csv"))
+    assert bad.returncode == 2 and "neither a Prometheus URL nor an existing file" in bad.stderr
+    ok = run("clusters", "add", "prod", "--context", "c", "--region", "us-east-1", "--usage", "http://prom:9090")
+    assert ok.returncode == 0, ok.stderr

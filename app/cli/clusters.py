@@ -19,12 +19,15 @@ def add_cmd(
     context: str = typer.Option(..., help="kubeconfig context of the cluster."),
     region: str = typer.Option(..., help="AWS region the cluster's nodes run in."),
     kubeconfig: str = typer.Option("", help="kubeconfig path (default: settings / ~/.kube/config)."),
+    usage: str = typer.Option("", help="Usage history: a Prometheus URL, or a usage CSV file or directory."),
+    traffic: str = typer.Option("", help="Service traffic matrix CSV (namespace,source,destination,bytes_per_day)."),
 ) -> None:
-    """Register a cluster (or update its context/region)."""
+    """Register a cluster (or update its context/region/sources)."""
     settings = settings_or_exit()
     engine = run_or_exit(lambda: open_database(settings))
     try:
-        cluster = register_cluster(engine, name=name, context=context, region=region, kubeconfig=kubeconfig)
+        cluster = register_cluster(engine, name=name, context=context, region=region, kubeconfig=kubeconfig,
+                                   usage_source=usage, traffic_source=traffic)  # fmt: skip
     except ClusterError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None

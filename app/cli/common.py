@@ -54,4 +54,5 @@ def ui_command(host: str | None, port: int | None) -> list[str]:
         "--server.port", str(port or settings.ui.port),
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
+        "--client.toolbarMode", "minimal",
     ]  # fmt: skip

@@ -6,6 +6,7 @@ Called by `cloudoptim clusters`, `cloudoptim demo` (sandbox clusters) and the Se
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlmodel import select
@@ -39,6 +40,10 @@ def register_cluster(
         raise ClusterError(f"invalid AWS region {region!r} (for example us-east-1)")
     if not context.strip():
         raise ClusterError("a kubeconfig context is required")
+    if usage_source and not usage_source.startswith(("http://", "https://")) and not Path(usage_source).exists():
+        raise ClusterError(f"usage source {usage_source!r} is neither a Prometheus URL nor an existing file")
+    if traffic_source and not Path(traffic_source).exists():
+        raise ClusterError(f"traffic file {traffic_source!r} does not exist")
     with session_scope(engine) as session:
         cluster = session.exec(select(Cluster).where(Cluster.name == name)).first() or Cluster(
             name=name, region=region

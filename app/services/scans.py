@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from app.db import session_scope
+from app.db.models import Cluster
 from app.db.tables_recs import Recommendation as RecRow
 from app.db.tables_recs import ScanRun
 from app.db.types import utcnow
@@ -128,6 +129,10 @@ def scan_and_store(
         errors = [f"{o.engine}: {o.error}" for o in outcomes if o.error]
         run.error = "; ".join(errors) or None
         session.add(run)
+        if cluster_id is not None:
+            cluster_row = session.get_one(Cluster, cluster_id)
+            cluster_row.last_scan_at = run.finished_at
+            session.add(cluster_row)
     cluster = snapshot.cluster.name if snapshot.cluster else None
     return ScanOutcome(scan_run_id=run_id, cluster=cluster, outcomes=outcomes)
 
