@@ -1,0 +1,53 @@
+"""Command line for the benchmarks: `python -m bench binpack [--json] [--quick] [--only abcd]`.
+
+Add a benchmark by adding an entry to `BENCHMARKS` (name -> callable taking the parsed options
+and returning a list of row dicts); rows are printed as JSON or as an aligned text table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+Rows = list[dict[str, Any]]
+
+
+def _binpack(opts: argparse.Namespace) -> Rows:
+    from bench import binpack
+
+    return binpack.run(quick=opts.quick, only=opts.only, seed=opts.seed)
+
+
+BENCHMARKS: dict[str, Callable[[argparse.Namespace], Rows]] = {"binpack": _binpack}
+
+
+def _table(rows: Rows) -> str:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns and not k.startswith("_"))
+    cells = [[str(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = [" ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += [" ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("benchmark", choices=sorted(BENCHMARKS))
+    parser.add_argument("--json", action="store_true", help="print a JSON list, one object per scenario")
+    parser.add_argument("--quick", action="store_true", help="smaller scenarios, for a fast check")
+    parser.add_argument("--only", default="abcd", help="scenario letters to run (default: abcd)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed of generated scenarios")
+    opts = parser.parse_args(argv)
+    rows = BENCHMARKS[opts.benchmark](opts)
+    rows = [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows]
+    print(json.dumps(rows, indent=2) if opts.json else _table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
