@@ -104,3 +104,8 @@ def test_a_refreshed_copy_wins_over_the_shipped_one(tmp_path: Path) -> None:
     (dest / "spot-advisor-data.json").write_text(json.dumps(data))
     advice = PriceCatalog(dest).spot_advice("us-east-1", "m5.large")
     assert (advice.interruption_bucket, advice.savings_percent) == (0, 70)
+
+
+def test_m5_is_current_generation_and_m3_previous(book: PriceCatalog) -> None:
+    assert book.instance_spec("m5.large").current_generation is True
+    assert book.instance_spec("m3.medium").current_generation is False

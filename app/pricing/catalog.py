@@ -38,7 +38,9 @@ class PriceCatalog:
         self._ondemand: dict[tuple[str, str], Decimal] = {}
         self._spot_avg: dict[tuple[str, str], Decimal] = {}
         self._region_types: dict[str, list[str]] = {}
+        generation: dict[str, bool] = {}
         for row in files.read_csv(files.ONDEMAND, self._read(files.ONDEMAND, data_dir)):
+            generation[row["instance_type"]] = row["generation"] == "current"
             key = (row["region"], row["instance_type"])
             self._ondemand[key] = to_decimal(row["price_per_hour_usd"])
             if row["spot_avg_price_per_hour_usd"]:
@@ -55,7 +57,9 @@ class PriceCatalog:
                 max_enis=int(row["maximum_network_interfaces"]) if row["maximum_network_interfaces"] else None,
                 ipv4_per_eni=int(row["ipv4_addresses_per_interface"]) if row["ipv4_addresses_per_interface"] else None,
                 burstable=row["burstable"] == "true",
-                current_generation=row["current_generation"] == "true",
+                # moto's DescribeInstanceTypes copy marks m5/c5/r5 as previous generation; the price
+                # list (ec2instances.info) is AWS's own current/previous split, so it wins.
+                current_generation=generation.get(row["instance_type"], row["current_generation"] == "true"),
             )
         self._ebs = {
             (r["region"], r["volume_type"]): to_decimal(r["price_per_gb_month_usd"])

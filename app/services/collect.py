@@ -24,8 +24,8 @@ from app.db import session_scope
 from app.db.models import Cluster, Node, StoredSnapshot
 from app.services.costing import cluster_cost
 from app.settings import Settings
-from engines.binpack.pricing import node_hourly
 from engines.contract import PriceBook
+from engines.costs import node_hourly
 from engines.money import monthly_from_hourly
 from engines.snapshot import ClusterState
 from engines.snapshot_aws import AccountState, Snapshot

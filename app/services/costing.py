@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from engines.binpack.pricing import node_hourly, type_hourly
 from engines.contract import PriceBook
+from engines.costs import node_hourly, type_hourly
 from engines.money import ZERO, monthly_from_hourly, quantize
 from engines.snapshot import ClusterState
 from engines.snapshot_aws import AccountState

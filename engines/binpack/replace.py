@@ -17,9 +17,10 @@ import numpy.typing as npt
 
 from engines.binpack.constraints import affinity_matches
 from engines.binpack.model import CPU, MEM, PODS, ClusterModel
-from engines.binpack.pricing import eks_allocatable, family_and_size, type_hourly
+from engines.binpack.pricing import eks_allocatable, family_and_size
 from engines.binpack.settings import BinPackSettings
 from engines.contract import InstanceSpec, PriceBook
+from engines.costs import type_hourly
 from engines.money import monthly_from_hourly
 from engines.snapshot import CapacityType, Node
 
