@@ -5,9 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pandas as pd
+import plotly.express as px
 import streamlit as st
 
-from app.services.overview import cluster_summaries
+from app.services.overview import cluster_summaries, node_cost_breakdown
 from app.services.scans import request_scan
 from app.ui.context import get_engine
 from app.ui.format import usd, when
@@ -51,6 +52,18 @@ st.dataframe(
     hide_index=True,
     use_container_width=True,
 )
+
+breakdown = node_cost_breakdown(db)
+if breakdown:
+    frame = pd.DataFrame(breakdown).assign(
+        monthly_cost=lambda f: f["monthly_cost"].astype(float),
+        kind=lambda f: f["instance_type"] + " (" + f["capacity_type"] + ")",
+    )
+    st.plotly_chart(
+        px.bar(frame, x="cluster", y="monthly_cost", color="kind", hover_data=["nodes"], height=320,
+               labels={"monthly_cost": "$ / month", "kind": "instance type"}, title="Node cost by instance type"),
+        use_container_width=True,
+    )  # fmt: skip
 
 scan_col, note_col = st.columns([1, 3])
 if scan_col.button("Scan all clusters now", key="scan_now", icon=":material/refresh:"):

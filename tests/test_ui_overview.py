@@ -59,3 +59,24 @@ def test_scan_now_asks_the_worker_through_the_database(engine: Engine) -> None:
     with Session(engine) as s:
         run = s.exec(select(ScanRun)).one()
     assert (run.status, run.trigger, run.cluster_id) == ("requested", "ui", None)
+
+
+def test_node_cost_is_broken_down_by_instance_and_capacity_type(engine: Engine) -> None:
+    from app.services.overview import node_cost_breakdown
+
+    with Session(engine) as s:
+        prod = Cluster(name="prod-east", region="us-east-1")
+        s.add(prod)
+        s.commit()
+        assert prod.id is not None
+        for i, (itype, ctype, cost) in enumerate([("m5.large", "on-demand", "70.08"), ("m5.large", "on-demand", "70.08"),
+                                                   ("m5.large", "spot", "31.87")]):  # fmt: skip
+            s.add(Node(cluster_id=prod.id, name=f"n{i}", instance_type=itype, capacity_type=ctype,
+                       monthly_cost=Decimal(cost)))  # fmt: skip
+        s.commit()
+    rows = {(r["instance_type"], r["capacity_type"]): r for r in node_cost_breakdown(engine)}
+    assert rows[("m5.large", "on-demand")]["nodes"] == 2
+    assert rows[("m5.large", "on-demand")]["monthly_cost"] == Decimal("140.16")
+    assert rows[("m5.large", "spot")]["monthly_cost"] == Decimal("31.87")
+    at = _run()
+    assert not at.exception

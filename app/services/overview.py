@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Engine, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.db.models import Cluster, Node
@@ -62,3 +63,20 @@ def cluster_ids(engine: Engine) -> dict[str, int]:
     """Registered cluster names and their ids, by name."""
     with Session(engine) as session:
         return {c.name: c.id for c in session.exec(select(Cluster).order_by(Cluster.name)) if c.id is not None}
+
+
+def node_cost_breakdown(engine: Engine) -> list[dict[str, object]]:
+    """Monthly cost per cluster, instance type and capacity type, from the stored node list."""
+    with Session(engine) as session:
+        # Five columns: beyond sqlmodel.select's typed overloads, so plain SQLAlchemy Core.
+        rows = session.execute(
+            sa_select(Cluster.name, Node.instance_type, Node.capacity_type, func.count(), func.sum(Node.monthly_cost))
+            .join(Cluster, col(Node.cluster_id) == Cluster.id)
+            .group_by(Cluster.name, col(Node.instance_type), col(Node.capacity_type))
+            .order_by(Cluster.name, col(Node.instance_type))
+        ).all()
+    return [
+        {"cluster": name, "instance_type": itype or "unknown", "capacity_type": ctype, "nodes": int(count),
+         "monthly_cost": Decimal(str(total or 0))}  # fmt: skip
+        for name, itype, ctype, count, total in rows
+    ]
