@@ -70,7 +70,8 @@ def node_cost_breakdown(engine: Engine) -> list[dict[str, object]]:
     with Session(engine) as session:
         # Five columns: beyond sqlmodel.select's typed overloads, so plain SQLAlchemy Core.
         rows = session.execute(
-            sa_select(Cluster.name, Node.instance_type, Node.capacity_type, func.count(), func.sum(Node.monthly_cost))
+            sa_select(col(Cluster.name), col(Node.instance_type), col(Node.capacity_type), func.count(),
+                      func.sum(Node.monthly_cost))
             .join(Cluster, col(Node.cluster_id) == Cluster.id)
             .group_by(Cluster.name, col(Node.instance_type), col(Node.capacity_type))
             .order_by(Cluster.name, col(Node.instance_type))
