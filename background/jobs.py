@@ -41,10 +41,6 @@ def scan_cluster(ctx: JobContext, cluster: Cluster, *, trigger: str, run_id: int
         snapshot = collect_cluster(ctx.db, ctx.settings, cluster, prices, ctx.cache)
         scan_and_store(ctx.db, snapshot, default_registry(), prices, cluster_id=cluster.id,
                        trigger=trigger, run_id=run_id)  # fmt: skip
-        with session_scope(ctx.db) as session:
-            row = session.get_one(Cluster, cluster.id)
-            row.last_scan_at = utcnow()
-            session.add(row)
         log.info("scanned %s (%s)", cluster.name, trigger)
     except Exception as exc:  # the scheduler thread must survive anything a cluster throws at it
         log.exception("scan of %s failed", cluster.name)
