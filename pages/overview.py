@@ -9,6 +9,7 @@ import plotly.express as px
 import streamlit as st
 
 from app.services.overview import cluster_summaries, node_cost_breakdown
+from app.services.recommendations import latest_scan_runs
 from app.services.scans import request_scan
 from app.ui.context import get_engine
 from app.ui.format import usd, when
@@ -75,3 +76,16 @@ note_col.caption(
 errors = [summary for summary in summaries if summary.last_error]
 for summary in errors:
     st.warning(f"**{summary.name}**: {summary.last_error}", icon=":material/warning:")
+
+runs = latest_scan_runs(db, limit=20)
+with st.expander(f"Recent scans ({len(runs)})"):
+    st.dataframe(
+        pd.DataFrame(
+            [{"When": when(r["started_at"]), "Cluster": r["cluster"] or "all", "Status": r["status"],
+              "Seconds": r["duration_s"],
+              "Recommendations": sum(c.get("recommendations", 0) for c in (r["counts"] or {}).values()),
+              "Skipped": len(r["skipped"] or []), "Error": r["error"] or ""} for r in runs]  # fmt: skip
+        ),
+        hide_index=True,
+        use_container_width=True,
+    )
