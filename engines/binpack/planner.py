@@ -3,10 +3,11 @@
 Called by `engine.py` (and `bench/`) with a `ClusterModel`, the pods that may be evicted and the
 nodes that may be removed with their monthly value. Karpenter's order: pending pods first (their
 room is reserved), then empty nodes, then the nodes a cheapest kept set does without (most dollars
-per unit of the binding resource, smaller first) by load per dollar, each drained onto the
-remaining nodes with best fit, largest pods first; a failed drain of few pods is retried with a
-bounded backtracking search. Pods already planned onto a node that is drained later are
-re-planned, so every move ends on a node that stays and the removals can be applied in any order."""
+per unit of capacity at the LP's resource prices, `mix.py`; smaller first) by load per dollar, each
+drained onto the remaining nodes largest pods first, each pod where it uses up the least usable
+room (`search.py`); a failed drain of few pods is retried with a bounded backtracking search. Pods
+already planned onto a node that is drained later are re-planned, so every move ends on a node
+that stays and the removals can be applied in any order."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import numpy as np
 
 from engines.binpack.constraints import BoolArray
 from engines.binpack.dynamic import DynamicState
-from engines.binpack.model import CPU, MEM, PENDING, PODS, WORKLOAD, ClusterModel, FloatArray, IntArray
+from engines.binpack.mix import dimension_weights, resource_prices, worth
+from engines.binpack.model import CPU, DAEMON, MEM, PENDING, PODS, WORKLOAD, ClusterModel, FloatArray, IntArray
 from engines.binpack.search import Placer
 
 _SMALL_CLUSTER = 200  # nodes; above this one candidate order is tried, to keep big scans fast
@@ -47,35 +49,28 @@ def dominant_size(model: ClusterModel, ref: FloatArray) -> FloatArray:
     return np.asarray(share.max(axis=1) if len(share) else np.zeros(0), dtype=np.float64)
 
 
-def dimension_weights(model: ClusterModel, ref: FloatArray, value: FloatArray) -> FloatArray:
-    """Weights of CPU and memory for comparing nodes: how much each dimension binds in the node
-    set a cheapest plan would keep. Starts from cluster-wide utilisation, keeps the cheapest nodes
-    per weighted capacity until they hold all requests, and re-weights by the utilisation of that
-    set (raised to a high power, so the binding dimension dominates); three rounds settle it."""
-    usable = np.flatnonzero(model.dest_ok)
-    cap = model.alloc[usable][:, [CPU, MEM]] / ref[[CPU, MEM]]
-    demand = model.req[:, [CPU, MEM]].sum(axis=0) / ref[[CPU, MEM]]
-    total = cap.sum(axis=0)
-    if len(usable) == 0 or (total <= 0).any():
-        return np.asarray(1.0 / ref[[CPU, MEM]], dtype=np.float64)
-    util = np.clip(demand / total, 1e-3, 1.0)
-    worth = np.maximum(value[usable], 1e-9)
-    for _ in range(3):
-        order = np.argsort(worth / np.maximum(cap @ util, 1e-12), kind="stable")
-        held = np.cumsum(cap[order], axis=0)
-        enough = np.flatnonzero((held >= demand).all(axis=1))
-        kept = held[enough[0]] if len(enough) else total
-        util = np.clip(demand / np.maximum(kept, 1e-12), 1e-3, 1.0) ** 8
-        util = util / util.max()
-    return np.asarray(util / ref[[CPU, MEM]], dtype=np.float64)
+def typical_pod(model: ClusterModel) -> FloatArray:
+    """CPU, memory and pod-slot requests of the average pod that may be placed (workloads and
+    pending pods): the unit in which the placer counts a node's usable free room."""
+    placeable = model.role != DAEMON
+    if not placeable.any():
+        return np.ones(3)
+    return np.asarray(model.req[placeable][:, [CPU, MEM, PODS]].mean(axis=0), dtype=np.float64)
 
 
 def candidate_order(
-    model: ClusterModel, candidates: list[int], value: FloatArray, movable: BoolArray, weights: FloatArray, variant: int
+    model: ClusterModel,
+    candidates: list[int],
+    value: FloatArray,
+    movable: BoolArray,
+    weights: FloatArray,
+    variant: int,
+    lp_worth: FloatArray | None = None,
 ) -> list[int]:
     """Empty nodes first; then (variant 0) nodes with the most dollars per unit of useful capacity,
     the ones a cheapest kept set does without, each group by load per dollar; other variants order
-    by load per dollar only, by pods per dollar, or by utilisation (restarts on small clusters)."""
+    by load per dollar only, by pods per dollar, or by utilisation (restarts on small clusters).
+    Capacity is valued at the LP's resource prices when given (`mix.py`), else weighted."""
     work = (model.role == WORKLOAD) & movable & (model.home >= 0)
     load = np.zeros((model.n_nodes, 4))
     np.add.at(load, model.home[work], model.req[work])
@@ -84,7 +79,8 @@ def candidate_order(
     used = load[:, [CPU, MEM]] @ weights
     capacity = np.maximum(model.alloc[:, [CPU, MEM]] @ weights, 1e-12)
     # Rounded to 2 % so nodes of one type (or near-equal price per capacity) form one group.
-    dear = np.round(np.log(worth / capacity) / np.log(1.02)) if variant % 4 == 0 else np.zeros(model.n_nodes)
+    useful = capacity if lp_worth is None else np.maximum(lp_worth, 1e-12)
+    dear = np.round(np.log(worth / useful) / np.log(1.02)) if variant % 4 == 0 else np.zeros(model.n_nodes)
     keys = {0: used / worth, 1: used / worth, 2: count / worth, 3: used / capacity}
     base = keys[variant % 4]
 
@@ -125,10 +121,12 @@ def plan(
     then fewest pods moved."""
     ref = reference_capacity(model)
     weights = dimension_weights(model, ref, value)
+    prices = resource_prices(model, candidates, value, headroom_percent)
+    lp_worth = worth(model, prices, headroom_percent) if prices is not None else None
     best: Plan | None = None
     best_key: tuple[float, int, int] | None = None
     for variant in range(max(1, restarts)):
-        order = candidate_order(model, candidates, value, movable, weights, variant)
+        order = candidate_order(model, candidates, value, movable, weights, variant, lp_worth)
         result = _run(model, movable, order, value, headroom_percent, ref, weights)
         moved = int((np.isin(model.home, result.removed) & (model.role == WORKLOAD)).sum())
         key = (-round(result.value, 6), -len(result.removed), moved)
@@ -154,7 +152,7 @@ def _run(
     placed = np.flatnonzero(model.home >= 0)
     dyn = DynamicState(model, placed)
     alive = model.dest_ok.copy()
-    placer = Placer(model, dyn, free, alive, weights, dominant_size(model, ref))
+    placer = Placer(model, dyn, free, alive, weights, dominant_size(model, ref), typical_pod(model))
     result = Plan(loc=model.home.copy(), constrained=dyn.constrained)
 
     pending = np.flatnonzero(model.role == PENDING)

@@ -1,8 +1,11 @@
-"""Placing pods on nodes: feasibility, best fit, draining one node, and a bounded backtracking search.
+"""Placing pods on nodes: feasibility, fit, draining one node, and a bounded backtracking search.
 
 `planner.py` owns one `Placer` per plan attempt. Feasibility is vectorised over all nodes with numpy
-(requests in every dimension, static masks, live anti-affinity/spread); best fit picks the node
-left with the least normalised free CPU+memory, so full nodes fill up and lightly used ones empty.
+(requests in every dimension, static masks, live anti-affinity/spread). A pod goes where it costs
+the least usable room: each node's free room counted in typical pods (the fewest that fit by CPU,
+memory or pod slots), so a pod fills the dimension a node has to spare and no CPU is left stranded
+behind full memory or slots; ties go to the node left with the least normalised free CPU+memory
+(best fit), so full nodes fill up and lightly used ones empty.
 """
 
 from __future__ import annotations
@@ -18,15 +21,19 @@ _EPS = 1e-9
 _BACKTRACK_MAX_PODS = 12  # exact-ish search only where it is cheap: few pods per drained node
 _BRANCH = 4  # destinations tried per pod in the search
 _GLOBAL_BUDGET = 20_000  # search steps per plan, so big clusters with many failed drains stay fast
-_EJECT_BUDGET = 20_000  # pods re-planned aside per plan, for the same reason
+_EJECT_BUDGET = 5_000  # pods re-planned aside per plan, likewise (more changed no benchmark plan)
 _EJECT_NODES = 3  # nodes a stuck pod almost fits on, tried for making room
 _EJECT_PODS = 4  # moved-in pods per such node that could make the room
+# Best fit only breaks ties of the usable-room cost: its score is a few units for a whole free
+# node and a typical pod costs 1, so this keeps it well below any real difference in room lost.
+_TIE = 0.003
+FIT_DIMS = (CPU, MEM, PODS)
 
 
 class Placer:
     """Free room per node and the pods on it; `free` is stored (4, N) so each dimension is a
-    contiguous row (the feasibility test compares whole rows), and `score` caches the weighted
-    free CPU+memory that best fit minimises."""
+    contiguous row (the feasibility test compares whole rows), `score` caches the weighted free
+    CPU+memory that best fit minimises and `nfree`/`base` the same room in typical pods."""
 
     def __init__(
         self,
@@ -36,6 +43,7 @@ class Placer:
         alive: BoolArray,
         weights: FloatArray,
         size: FloatArray,
+        typical: FloatArray,
     ) -> None:
         self.model = model
         self.dyn = dyn
@@ -44,6 +52,15 @@ class Placer:
         self.weights = weights
         self.score = self.weights @ self.free[[CPU, MEM]]
         self.size = size
+        # Dimensions no pod requests (a typical request of 0) cannot strand anything; slots always count.
+        dims = [d for d, t in zip(FIT_DIMS, typical, strict=True) if t > 0] or [PODS]
+        self.fit_dims = np.array(dims, dtype=np.int64)
+        inv = 1.0 / typical[[FIT_DIMS.index(d) for d in dims]]
+        # Free room and requests in typical pods, kept alongside `free` so a fit costs two passes.
+        self.nfree = np.ascontiguousarray(self.free[self.fit_dims] * inv[:, None])
+        self.nreq = np.ascontiguousarray(model.req[:, self.fit_dims] * inv)
+        # Usable room (the fewest typical pods by any dimension) plus the tie-breaker, per node.
+        self.base = self.nfree.min(axis=0) + _TIE * self.score
         self.budget = _GLOBAL_BUDGET
         self.eject_budget = _EJECT_BUDGET
         self.at: list[set[int]] = [set() for _ in range(model.n_nodes)]
@@ -67,6 +84,14 @@ class Placer:
             ok &= self.dyn.allowed(p, self.alive)
         return ok
 
+    def _fits(self, p: int, n: int) -> bool:
+        """feasible(p)[n] for one node, without the pass over all nodes."""
+        req = self.model.req[p]
+        dims = [CPU, MEM, PODS, EPH] if req[EPH] > 0 else [CPU, MEM, PODS]
+        if not self._static(int(self.model.sig[p]))[n] or (self.free[dims, n] < req[dims] - _EPS).any():
+            return False
+        return not self.dyn.constrained[p] or bool(self.dyn.allowed(p, self.alive)[n])
+
     def _static(self, sig: int) -> BoolArray:
         """fit mask & alive, cached per signature until a node dies or revives."""
         hit = self._mask_cache.get(sig)
@@ -78,21 +103,33 @@ class Placer:
         self.alive[n] = value
         self._mask_cache.clear()
 
+    def cost(self, p: int) -> FloatArray:
+        """Per node, the usable room (in typical pods) that placing pod p there uses up, plus the
+        best-fit tie-breaker. Placing a pod always removes the same total room, so less usable
+        room lost means less room stranded in a dimension no typical pod can use any more."""
+        # Best fit on (free - req) . w ranks nodes as free . w does, so `base` holds the cached score.
+        return np.asarray(self.base - (self.nfree - self.nreq[p][:, None]).min(axis=0), dtype=np.float64)
+
     def ranked(self, p: int) -> IntArray:
-        """Feasible nodes for pod p, tightest fit first (ties by node order, for determinism)."""
+        """Feasible nodes for pod p, cheapest first (ties by node order, for determinism)."""
         idx = np.flatnonzero(self.feasible(p))
-        return idx[np.argsort(self.score[idx], kind="stable")]
+        return idx[np.argsort(self.cost(p)[idx], kind="stable")]
 
     def best(self, p: int) -> int:
         ok = self.feasible(p)
-        # argmin of (free - req) . w over feasible nodes == argmin of free . w, the cached score.
-        i = int(np.argmin(np.where(ok, self.score, np.inf)))
+        i = int(np.argmin(np.where(ok, self.cost(p), np.inf)))
         return i if ok[i] else -1
+
+    def _moved(self, p: int, n: int, sign: float) -> None:
+        col = self.nfree[:, n]
+        col += sign * self.nreq[p]
+        self.base[n] = min(col.tolist()) + _TIE * self.score[n]
 
     def place(self, p: int, dest: int, loc: IntArray) -> None:
         req = self.model.req[p]
         self.free[:, dest] -= req
         self.score[dest] -= req[CPU] * self.weights[0] + req[MEM] * self.weights[1]
+        self._moved(p, dest, -1.0)
         loc[p] = dest
         self.at[dest].add(p)
         if self.dyn.related[p]:
@@ -103,10 +140,22 @@ class Placer:
         req = self.model.req[p]
         self.free[:, node] += req
         self.score[node] += req[CPU] * self.weights[0] + req[MEM] * self.weights[1]
+        self._moved(p, node, 1.0)
         self.at[node].discard(p)
         if self.dyn.related[p]:
             self.dyn.remove(p, node)
         loc[p] = -1
+
+    def _book(self, p: int, node: int, loc: IntArray, here: bool) -> None:
+        """Pod p's location alone (not the node's free room) set to `node` or cleared."""
+        if here:
+            loc[p] = node
+            self.at[node].add(p)
+        else:
+            loc[p] = -1
+            self.at[node].discard(p)
+        if self.dyn.related[p]:
+            self.dyn.add(p, node, 1 if here else -1)
 
     def drain(self, n: int, movable: BoolArray, loc: IntArray) -> str | None:
         """Move every workload pod off node n onto live nodes; None on success, else why not."""
@@ -126,8 +175,10 @@ class Placer:
             if short:
                 return self._short_reason(n, need, room, short)
         self.set_alive(n, False)
+        # While n is out of the running nothing reads its free room, so its pods leave (and, on
+        # failure, return) without the room bookkeeping; that halves the work of a failed drain.
         for p in pods:
-            self.unplace(p, loc)
+            self._book(p, n, loc, False)
         done: list[int] = []
         relocated: list[tuple[int, int]] = []  # (pod, node it left) for pods moved aside to make room
         failed_pod = -1
@@ -152,7 +203,7 @@ class Placer:
         reason = self._pod_reason(failed_pod)
         self.set_alive(n, True)
         for p in pods:
-            self.place(p, n, loc)
+            self._book(p, n, loc, True)
         return reason
 
     def _make_room(self, p: int, loc: IntArray, relocated: list[tuple[int, int]]) -> int:
@@ -176,17 +227,19 @@ class Placer:
             nearest = np.argsort(gap, kind="stable")
         for b in [int(x) for x in cand[nearest]]:
             need = np.maximum(req - self.free[:, b], 0.0)
-            movers = [q for q in self.at[b] if m.home[q] != b and m.home[q] >= 0 and (m.req[q] >= need - _EPS).all()]
-            for q in sorted(movers, key=lambda q: (self.size[q], q))[:_EJECT_PODS]:
+            here = np.fromiter(self.at[b], dtype=np.int64, count=len(self.at[b]))
+            here = here[(m.home[here] != b) & (m.home[here] >= 0)]
+            movers = here[(m.req[here] >= need - _EPS).all(axis=1)]
+            for q in movers[np.lexsort((movers, self.size[movers]))][:_EJECT_PODS].tolist():
                 self.eject_budget -= 1
                 self.unplace(q, loc)
                 ok = self.feasible(q)
                 ok[b] = False
-                target = int(np.argmin(np.where(ok, self.score, np.inf)))
+                target = int(np.argmin(np.where(ok, self.cost(q), np.inf)))
                 if ok[target]:
                     self.place(q, target, loc)
                     relocated.append((q, b))
-                    if self.feasible(p)[b]:
+                    if self._fits(p, b):
                         return b
                     self.unplace(q, loc)
                     relocated.pop()
