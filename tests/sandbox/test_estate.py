@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -19,20 +18,10 @@ import pytest
 from sandbox.estate import CLUSTER_NAMES, CREATED_TAG, build_cluster_states, cluster_tag, node_plans
 from sandbox.sandbox import Sandbox
 from sandbox.usage import POINTS
+from tests.waiting import wait_until
 
 T = TypeVar("T")
 
-
-def wait_until(fn: Callable[[], T], timeout: float = 15.0) -> T:
-    """Poll until fn() is truthy; fail with its last value at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

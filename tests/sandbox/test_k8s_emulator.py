@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import kubernetes.client
@@ -15,23 +14,13 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from sandbox.k8s_emulator import MANAGED_BY_SOURCE, LocalKubernetes, parse_cpu, parse_memory
+from tests.waiting import wait_until
 
 T = TypeVar("T")
 # The client's models declare every field Optional; the tests assert the shape, so use Any.
 CoreApi = Any
 AppsApi = Any
 
-
-def wait_until(fn: Callable[[], T], timeout: float = 10.0) -> T:
-    """Poll until fn() is truthy; fail with its last value at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
-        time.sleep(0.05)
 
 
 def node(name: str, *, cpu: str = "4", memory: str = "8Gi", unschedulable: bool = False,
