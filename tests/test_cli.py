@@ -76,3 +76,35 @@ def test_a_missing_usage_file_is_refused_when_adding_a_cluster(tmp_path: Path) -
     assert bad.returncode == 2 and "neither a Prometheus URL nor an existing file" in bad.stderr
     ok = run("clusters", "add", "prod", "--context", "c", "--region", "us-east-1", "--usage", "http://prom:9090")
     assert ok.returncode == 0, ok.stderr
+
+
+def test_sigterm_to_cloudoptim_ui_stops_the_web_server_too() -> None:
+    import socket
+
+    import requests
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    health = f"http://127.0.0.1:{port}/_stcore/health"
+    proc = subprocess.Popen([*CLI, "ui", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(health, timeout=2).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.3)
+        else:
+            raise AssertionError("the UI never answered")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    try:
+        requests.get(health, timeout=2)
+    except requests.ConnectionError:
+        return
+    raise AssertionError("a Streamlit server is still answering after `cloudoptim ui` was stopped")

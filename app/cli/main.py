@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from typing import Annotated
 
 import typer
@@ -53,10 +52,10 @@ def ui(
     cmd = ui_command(host, port)
     address, listen_port = cmd[cmd.index("--server.address") + 1], cmd[cmd.index("--server.port") + 1]
     err_console.print(f"CloudOptim UI on http://{address}:{listen_port}")
-    try:
-        raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
-    except KeyboardInterrupt:
-        raise typer.Exit(0) from None
+    # Replace this process with Streamlit rather than running it as a child: a SIGTERM to
+    # `cloudoptim ui` (a service manager, a test, Ctrl-C) then reaches the server itself and
+    # can never leave an orphaned Streamlit behind.
+    os.execve(cmd[0], cmd, os.environ.copy())
 
 
 @cli.command()
