@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from app.bootstrap import open_database
-from app.cli.common import err_console, run_or_exit, settings_or_exit
+from cli.common import err_console, run_or_exit, settings_or_exit
 from app.db.models import Cluster
 from app.services.clusters import register_cluster
 from app.settings import Settings, load_settings

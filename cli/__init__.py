@@ -1,5 +1,5 @@
 """The `cloudoptim` command line (typer). `main()` is the console-script entry point."""
 
-from app.cli.main import main
+from cli.main import main
 
 __all__ = ["main"]

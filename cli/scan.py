@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.cli.common import err_console
-from app.cli.targets import resolve
+from cli.common import err_console
+from cli.targets import resolve
 from app.pricing import load_price_book
 from app.services.collect import collect_cluster
 from app.services.inventory import inventory_report

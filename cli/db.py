@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli.common import run_or_exit, settings_or_exit
+from cli.common import run_or_exit, settings_or_exit
 from app.db import make_engine, upgrade
 from app.db.engine import safe_url
 from app.db.migrate import current_revision, head_revision

@@ -6,7 +6,7 @@ import typer
 from sqlmodel import Session, select
 
 from app.bootstrap import open_database
-from app.cli.common import err_console, run_or_exit, settings_or_exit
+from cli.common import err_console, run_or_exit, settings_or_exit
 from app.db.models import Cluster
 from app.services.clusters import ClusterError, register_cluster, remove_cluster
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli.common import err_console, run_or_exit, settings_or_exit
+from cli.common import err_console, run_or_exit, settings_or_exit
 from app.pricing import load_price_book
 from app.pricing.files import sha256_of
 from app.pricing.refresh import boto3_price_list_fetcher, check_catalog, refresh_ondemand, refresh_spot_advisor

@@ -9,8 +9,8 @@ import typer
 
 from app import __version__
 from app.bootstrap import configure_logging, open_database
-from app.cli import clusters, data, db, demo, scan
-from app.cli.common import err_console, run_or_exit, settings_or_exit, ui_command
+from cli import clusters, data, db, demo, scan
+from cli.common import err_console, run_or_exit, settings_or_exit, ui_command
 
 cli = typer.Typer(
     name="cloudoptim",

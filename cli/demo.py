@@ -24,8 +24,8 @@ import requests
 import typer
 
 from app.bootstrap import open_database
-from app.cli.common import err_console, run_or_exit, settings_or_exit, ui_command
-from app.cli.targets import register_sandbox_clusters
+from cli.common import err_console, run_or_exit, settings_or_exit, ui_command
+from cli.targets import register_sandbox_clusters
 from app.pricing import load_price_book
 from app.services.collect import collect_cluster
 from app.services.scans import scan_and_store
@@ -97,7 +97,7 @@ def demo(
             scan_and_store(db, snapshot, default_registry(), prices, cluster_id=cluster.id, trigger="demo")
         db.dispose()
         try:
-            cli = [sys.executable, "-m", "app.cli"]
+            cli = [sys.executable, "-m", "cli"]
             children.append(subprocess.Popen([*cli, "worker"]))
             cmd = ui_command(None, port)
             url = f"http://{cmd[cmd.index('--server.address') + 1]}:{cmd[cmd.index('--server.port') + 1]}"

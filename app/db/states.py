@@ -1,0 +1,60 @@
+"""The state machines stored in the database, one StrEnum each, and their CHECK constraints.
+
+Services, the worker and the pages compare against these members instead of bare strings; the
+schema (migration 0004) refuses any other value, so a typo cannot create a status no page shows.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint
+
+
+class RecStatus(StrEnum):
+    """A recommendation's life: shown (open), acted on, dismissed, or gone from the latest scan."""
+
+    OPEN = "open"
+    APPROVED = "approved"
+    APPLIED = "applied"
+    DISMISSED = "dismissed"
+    OBSOLETE = "obsolete"
+
+
+class ExecutionState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+
+
+class ScanStatus(StrEnum):
+    """requested (by the UI, waiting for the worker) -> running -> succeeded | partial | failed.
+
+    `partial` means the engines ran but at least one source failed and its last good data (or
+    nothing) was used; a scan whose every source failed, or whose every engine failed, is `failed`.
+    """
+
+    REQUESTED = "requested"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (ScanStatus.SUCCEEDED, ScanStatus.PARTIAL, ScanStatus.FAILED)
+
+
+class ScanTrigger(StrEnum):
+    CLI = "cli"
+    UI = "ui"
+    SCHEDULE = "schedule"
+    DEMO = "demo"
+
+
+def check_in(column: str, enum: type[StrEnum], name: str) -> CheckConstraint:
+    """CHECK (column IN (...)) listing every member of `enum`, named so migrations can find it."""
+    values = ", ".join(f"'{m.value}'" for m in enum)
+    return CheckConstraint(f"{column} IN ({values})", name=name)

@@ -1,0 +1,1 @@
+"""Thin Streamlit pages, one per file; run by app/streamlit_app.py through st.navigation."""
