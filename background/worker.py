@@ -1,8 +1,9 @@
 """`cloudoptim worker`: one BlockingScheduler process that runs the background jobs.
 
 Exactly one worker may run per database (APScheduler job stores cannot be shared), so start-up
-takes a lock: an advisory lock on PostgreSQL, a lock file beside the SQLite database. SIGTERM and
-SIGINT shut the scheduler down cleanly.
+takes a lock: an advisory lock on PostgreSQL, a lock file in the data directory. Then scans that a
+dead worker left `running` are marked failed. SIGTERM and SIGINT stop the scheduler and let the
+scan in progress finish (up to `CLOUDOPTIM_WORKER__STOP_TIMEOUT_S`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -18,8 +19,10 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from filelock import FileLock, Timeout
 from sqlalchemy import Engine, text
 
+from app.services.scan_requests import recover_interrupted
 from app.settings import Settings
-from background.jobs import JobContext, run_requested_scans, scan_all_clusters
+from background.jobs import JobContext, first_scheduled_scan
+from background.scan_runner import ScanRunner
 
 log = logging.getLogger(__name__)
 _PG_WORKER_LOCK = 0x0C10D0F8
@@ -45,6 +48,7 @@ class Worker:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
         )
         self._lock_release: Callable[[], None] | None = None
+        self.scans = ScanRunner(JobContext(settings, engine), settings.worker.poll_interval_s)
 
     def _acquire_lock(self) -> None:
         if self.engine.dialect.name == "postgresql":
@@ -67,17 +71,14 @@ class Worker:
 
     def add_jobs(self) -> None:
         # MemoryJobStore (the default): jobs are defined in code at every start, so their
-        # arguments may be live objects and no job row outlives the process.
-        ctx = JobContext(self.settings, self.engine)
+        # arguments may be live objects and no job row outlives the process. Scans run on the
+        # scan thread; the scheduler only tells it when the interval is up.
+        interval = timedelta(minutes=self.settings.worker.scan_interval_minutes)
         self.scheduler.add_job(heartbeat, "interval", seconds=30, args=[self.engine], id="heartbeat")
         self.scheduler.add_job(
-            scan_all_clusters, "interval", minutes=self.settings.worker.scan_interval_minutes, args=[ctx],
-            id="scheduled-scans", next_run_time=datetime.now(UTC),
+            self.scans.schedule_all, "interval", minutes=self.settings.worker.scan_interval_minutes,
+            id="scheduled-scans", next_run_time=first_scheduled_scan(self.engine, interval),
         )  # fmt: skip
-        self.scheduler.add_job(
-            run_requested_scans, "interval", seconds=self.settings.worker.poll_interval_s, args=[ctx],
-            id="requested-scans",
-        )
 
     def _stop(self, signum: int, _frame: FrameType | None) -> None:
         # Ctrl-C in a terminal (or `cloudoptim demo` stopping its children) can deliver the signal
@@ -89,12 +90,18 @@ class Worker:
     def run(self) -> None:
         self._acquire_lock()
         try:
+            recovered = recover_interrupted(self.engine)
+            if recovered:
+                log.warning("marked %d scan(s) left running by a stopped worker as failed", recovered)
             self.add_jobs()
+            self.scans.start()
             signal.signal(signal.SIGTERM, self._stop)
             signal.signal(signal.SIGINT, self._stop)
             log.info("worker started with jobs: %s", ", ".join(j.id for j in self.scheduler.get_jobs()))
             self.scheduler.start()
         finally:
+            if not self.scans.stop(timeout=self.settings.worker.stop_timeout_s):
+                log.warning("a scan was still running at shutdown; the next worker marks it failed")
             if self._lock_release:
                 self._lock_release()
             log.info("worker stopped")

@@ -102,10 +102,15 @@ class TrafficEdge(_Frozen):
 
 
 class SourceError(_Frozen):
-    """A source that failed during collection, and why (the last good data is kept elsewhere)."""
+    """A source that failed during collection, and why (the last good data is kept elsewhere).
+
+    `degraded` marks a source that answered but had part of its data skipped (one malformed
+    object, one forbidden optional list); a source that failed outright is not degraded.
+    """
 
     source: str
     message: str
+    degraded: bool = False
 
 
 class Snapshot(_Frozen):

@@ -151,7 +151,7 @@ class KubernetesCollector:
                 if exc.status == 404 and index + 1 < len(calls):
                     continue  # try the older API version
                 if exc.status in (403, 404):
-                    warnings.append(SourceError(source=self.source, message=exc.message))
+                    warnings.append(SourceError(source=self.source, message=exc.message, degraded=True))
                     return []
                 raise
         return []
@@ -238,5 +238,5 @@ class KubernetesCollector:
                 ns, name = m(obj, "metadata", "namespace"), m(obj, "metadata", "name")
                 ref = f"{ns}/{name}" if ns else str(name)
                 log.warning("%s: skipped %s %s: %s", self.source, kind, ref, exc)
-                warnings.append(SourceError(source=self.source, message=f"skipped {kind} {ref}: {exc}"))
+                warnings.append(SourceError(source=self.source, message=f"skipped {kind} {ref}: {exc}", degraded=True))
         return out

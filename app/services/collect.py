@@ -1,6 +1,7 @@
 """Collection use-case: build a registered cluster's Snapshot from its sources and store it.
 
-Called by `cloudoptim scan/inventory`, `cloudoptim demo` and the worker's scheduled scans. Sources
+Called by `app.services.pipeline` (scans from the CLI, the demo and the worker) and by
+`cloudoptim inventory`. Sources
 (Kubernetes context, the AWS region's account, usage and traffic) come from the cluster row and
 Settings. A failing source never raises: the snapshot carries the error, the last good data is
 reused (from memory, or from the DB after a restart), and the cluster row shows the error.
@@ -8,9 +9,12 @@ reused (from memory, or from the DB after a restart), and the cluster row shows 
 
 from __future__ import annotations
 
+from collections import Counter
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, insert
 from sqlmodel import Session, col, select
 
 from app.collectors.aws import AwsCollector
@@ -22,6 +26,7 @@ from app.collectors.usage_file import FileUsageSource
 from app.collectors.usage_prometheus import PrometheusUsageSource
 from app.db import session_scope
 from app.db.models import Cluster, Node, StoredSnapshot
+from app.db.types import utcnow
 from app.services.costing import cluster_cost
 from app.settings import Settings
 from engines.contract import PriceBook
@@ -88,35 +93,48 @@ def collect_cluster(
     return snapshot
 
 
+def node_rows(cluster_id: int, state: ClusterState, prices: PriceBook) -> list[dict[str, Any]]:
+    """One `nodes` row per node, pods counted in one pass (linear in nodes + pods)."""
+    pods_per_node = Counter(p.node_name for p in state.pods if p.node_name)
+    rows = []
+    for node in state.nodes:
+        try:
+            hourly: Decimal | None = node_hourly(prices, node.region or state.region, node).hourly
+        except LookupError:
+            hourly = None
+        rows.append({
+            "cluster_id": cluster_id, "name": node.name, "instance_id": node.instance_id,
+            "instance_type": node.instance_type, "zone": node.zone, "capacity_type": node.capacity_type,
+            "cpu_cores": node.allocatable.cpu, "memory_bytes": node.allocatable.memory,
+            "pods": pods_per_node.get(node.name, 0), "hourly_cost": hourly,
+            "monthly_cost": None if hourly is None else monthly_from_hourly(hourly), "seen_at": utcnow(),
+        })  # fmt: skip
+    return rows
+
+
 def store_snapshot(db: Engine, cluster: Cluster, snapshot: Snapshot, prices: PriceBook) -> None:
-    """Keep the latest snapshot (without bulky usage history), the node list and the cluster cost."""
+    """Keep the latest snapshot (without bulky usage history), the node list and the cluster cost.
+
+    Everything is computed before the write transaction opens, which then only deletes and
+    bulk-inserts, so the UI and the worker never wait on a long lock.
+    """
+    cid = cluster.id
+    assert cid is not None
     errors = [{"source": e.source, "message": e.message} for e in snapshot.errors]
+    state = snapshot.cluster
+    nodes = node_rows(cid, state, prices) if state is not None else []
+    monthly = cluster_cost(prices, state).monthly if state is not None else None
+    data = snapshot.model_dump(mode="json", exclude={"usage"}) if state is not None else None
     with session_scope(db) as session:
-        row = session.get_one(Cluster, cluster.id)
-        cid = row.id
-        assert cid is not None
+        row = session.get_one(Cluster, cid)
         row.last_error = "; ".join(f"{e['source']}: {e['message']}" for e in errors) or None
         if snapshot.account is not None and snapshot.account.account_id:
             row.account_id = snapshot.account.account_id
-        if snapshot.cluster is not None:
-            state = snapshot.cluster
-            row.monthly_cost = cluster_cost(prices, state).monthly
-            session.exec(delete(Node).where(col(Node.cluster_id) == cluster.id))  # type: ignore[call-overload]
-            for node in state.nodes:
-                try:
-                    hourly = node_hourly(prices, node.region or state.region, node).hourly
-                except LookupError:
-                    hourly = None
-                session.add(Node(
-                    cluster_id=cid, name=node.name, instance_id=node.instance_id,
-                    instance_type=node.instance_type, zone=node.zone, capacity_type=node.capacity_type,
-                    cpu_cores=node.allocatable.cpu, memory_bytes=node.allocatable.memory,
-                    pods=sum(1 for p in state.pods if p.node_name == node.name),
-                    hourly_cost=hourly, monthly_cost=None if hourly is None else monthly_from_hourly(hourly),
-                ))  # fmt: skip
-            session.exec(delete(StoredSnapshot).where(col(StoredSnapshot.cluster_id) == cluster.id))  # type: ignore[call-overload]
-            session.add(StoredSnapshot(
-                cluster_id=cid, collected_at=snapshot.collected_at, errors=errors,
-                data=snapshot.model_dump(mode="json", exclude={"usage"}),
-            ))  # fmt: skip
+        if state is not None:
+            row.monthly_cost = monthly
+            session.exec(delete(Node).where(col(Node.cluster_id) == cid))  # type: ignore[call-overload]
+            if nodes:
+                session.exec(insert(Node), params=nodes)  # type: ignore[call-overload]
+            session.exec(delete(StoredSnapshot).where(col(StoredSnapshot.cluster_id) == cid))  # type: ignore[call-overload]
+            session.add(StoredSnapshot(cluster_id=cid, collected_at=snapshot.collected_at, errors=errors, data=data or {}))
         session.add(row)

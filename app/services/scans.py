@@ -1,8 +1,9 @@
 """Scan use-case: run engines over a Snapshot and store the outcome.
 
-Called by `cloudoptim scan`, the worker's scheduled scans and the UI's "scan now" (through the
-worker). Each engine runs in isolation: one that raises or has invalid settings is recorded in the
-scan run and the others still run. Recommendations are de-duplicated by fingerprint: one that
+Called through `app.services.pipeline` (collect, then scan, then store) by `cloudoptim scan`,
+`cloudoptim demo` and the worker; tests call `scan_and_store` with a ready snapshot. Each engine
+runs in isolation: one that raises or has invalid settings is recorded in the scan run and the
+others still run. Recommendations are de-duplicated by fingerprint: one that
 persists is updated, one that disappeared since the last scan of that cluster and engine is marked
 obsolete.
 """
@@ -16,14 +17,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import col, select
 
 from app.db import session_scope
 from app.db.models import Cluster
-from app.db.tables_recs import Recommendation as RecRow
+from app.db.states import ScanStatus, ScanTrigger
 from app.db.tables_recs import ScanRun
 from app.db.types import utcnow
 from app.services.engine_settings import EngineSettingsError, load_engine_settings
+from app.services.rec_store import store_recommendations
 from engines.contract import PriceBook, Recommendation, ScanContext, ScanResult, Skipped
 from engines.registry import EngineRegistry
 from engines.snapshot_aws import Snapshot
@@ -44,6 +45,8 @@ class ScanOutcome:
     scan_run_id: int | None
     cluster: str | None
     outcomes: list[EngineOutcome]
+    status: ScanStatus = ScanStatus.SUCCEEDED
+    error: str | None = None
 
     @property
     def recommendations(self) -> list[Recommendation]:
@@ -81,6 +84,41 @@ def run_engines(
     return outcomes
 
 
+def snapshot_status(snapshot: Snapshot) -> tuple[ScanStatus, str | None]:
+    """What the collection alone says about a scan: failed when nothing at all could be read."""
+    failed = [e for e in snapshot.errors if not e.degraded]
+    if snapshot.cluster is None and snapshot.account is None:
+        reasons = "; ".join(f"{e.source}: {e.message}" for e in failed) or "no source configured"
+        return ScanStatus.FAILED, f"every source failed: {reasons}"
+    if snapshot.errors:
+        return ScanStatus.PARTIAL, "; ".join(f"{e.source}: {e.message}" for e in snapshot.errors)
+    return ScanStatus.SUCCEEDED, None
+
+
+def start_run(db: Engine, *, cluster_id: int | None, engines: list[str], trigger: str, run_id: int | None = None) -> int:
+    """Create (or continue a requested) scan run in state running; return its id."""
+    with session_scope(db) as session:
+        run = session.get(ScanRun, run_id) if run_id is not None else None
+        if run is None:
+            run = ScanRun(cluster_id=cluster_id, trigger=trigger, started_at=utcnow())
+        elif run.status != ScanStatus.RUNNING:
+            run.started_at = utcnow()  # a requested run starts now; a running one keeps its start
+        run.status, run.engines = ScanStatus.RUNNING, engines
+        session.add(run)
+        session.flush()
+        assert run.id is not None
+        return run.id
+
+
+def fail_run(db: Engine, run_id: int, error: str, *, collect_s: float | None = None) -> None:
+    with session_scope(db) as session:
+        run = session.get_one(ScanRun, run_id)
+        run.status, run.error, run.finished_at = ScanStatus.FAILED, error, utcnow()
+        run.duration_s = round((run.finished_at - run.started_at).total_seconds(), 3)
+        run.collect_s = collect_s
+        session.add(run)
+
+
 def scan_and_store(
     db: Engine,
     snapshot: Snapshot,
@@ -89,31 +127,50 @@ def scan_and_store(
     *,
     cluster_id: int | None,
     engine_names: list[str] | None = None,
-    trigger: str = "cli",
+    trigger: str = ScanTrigger.CLI,
     run_id: int | None = None,
+    collect_s: float | None = None,
 ) -> ScanOutcome:
-    """Run engines over `snapshot` and store the results; `run_id` continues a requested run."""
+    """Run engines over `snapshot` and store the results; `run_id` continues a started run.
+
+    A snapshot in which every source failed runs no engine (it would make every open
+    recommendation look obsolete) and ends `failed`; one with failed sources ends `partial`
+    and marks nothing obsolete, since a missing source is no evidence that a saving is gone.
+    """
     started = time.perf_counter()
-    with session_scope(db) as session:
-        run = session.get(ScanRun, run_id) if run_id is not None else None
-        run = run or ScanRun(cluster_id=cluster_id, trigger=trigger)
-        run.status, run.started_at = "running", utcnow()
-        run.engines = [e.name for e in registry.select(engine_names)]
-        session.add(run)
-        session.flush()
-        run_id = run.id
+    names = [e.name for e in registry.select(engine_names)]
+    run_id = start_run(db, cluster_id=cluster_id, engines=names, trigger=trigger, run_id=run_id)
+    status, source_problem = snapshot_status(snapshot)
+    cluster = snapshot.cluster.name if snapshot.cluster else None
+    if status is ScanStatus.FAILED:
+        fail_run(db, run_id, source_problem or "every source failed", collect_s=collect_s)
+        return ScanOutcome(run_id, cluster, [], ScanStatus.FAILED, source_problem)
     outcomes = run_engines(
         snapshot, registry, prices, now=snapshot.collected_at, engine_names=engine_names,
         settings_for=lambda eng: load_engine_settings(db, cluster_id, eng),
     )  # fmt: skip
+    engine_s = sum(o.seconds for o in outcomes)
+    complete = not any(not e.degraded for e in snapshot.errors)
+    now = utcnow()
     with session_scope(db) as session:
-        for outcome in outcomes:
-            if outcome.error is None:
-                _store_recommendations(session, outcome, cluster_id, run_id)
+        stored = {
+            o.engine: store_recommendations(
+                session, o.engine, o.result.recommendations, cluster_id=cluster_id, run_id=run_id, now=now,
+                mark_obsolete=complete,
+            )
+            for o in outcomes
+            if o.error is None
+        }  # fmt: skip
         run = session.get_one(ScanRun, run_id)
-        run.finished_at = utcnow()
-        run.duration_s = round(time.perf_counter() - started, 3)
-        run.status = "failed" if all(o.error for o in outcomes) and outcomes else "succeeded"
+        errors = [f"{o.engine}: {o.error}" for o in outcomes if o.error]
+        if outcomes and all(o.error for o in outcomes):
+            status = ScanStatus.FAILED
+        elif errors:
+            status = ScanStatus.PARTIAL
+        run.status, run.finished_at = status, utcnow()
+        run.collect_s = None if collect_s is None else round(collect_s, 3)
+        run.engine_s = round(engine_s, 3)
+        run.duration_s = round(time.perf_counter() - started + (collect_s or 0.0), 3)
         run.counts = {
             o.engine: {
                 "recommendations": len(o.result.recommendations),
@@ -121,65 +178,18 @@ def scan_and_store(
                 "monthly_savings": str(sum((r.monthly_savings for r in o.result.recommendations), start=0)),
                 "seconds": round(o.seconds, 3),
                 "error": o.error,
+                **stored.get(o.engine, {}),
             }
             for o in outcomes
         }
         run.skipped = [{"engine": o.engine, "target": s.target, "reason": s.reason}
                        for o in outcomes for s in o.result.skipped]  # fmt: skip
-        errors = [f"{o.engine}: {o.error}" for o in outcomes if o.error]
+        if not complete:
+            errors.insert(0, f"sources failed, nothing marked obsolete: {source_problem}")
         run.error = "; ".join(errors) or None
         session.add(run)
         if cluster_id is not None:
             cluster_row = session.get_one(Cluster, cluster_id)
             cluster_row.last_scan_at = run.finished_at
             session.add(cluster_row)
-    cluster = snapshot.cluster.name if snapshot.cluster else None
-    return ScanOutcome(scan_run_id=run_id, cluster=cluster, outcomes=outcomes)
-
-
-def _store_recommendations(session: Any, outcome: EngineOutcome, cluster_id: int | None, run_id: int | None) -> None:
-    now = utcnow()
-    seen = set()
-    for rec in outcome.result.recommendations:
-        seen.add(rec.fingerprint)
-        row = session.exec(select(RecRow).where(RecRow.fingerprint == rec.fingerprint)).first()
-        if row is None:
-            row = RecRow(fingerprint=rec.fingerprint, engine=rec.engine, cluster_id=cluster_id, created_at=now,
-                         current_monthly_cost=rec.current_monthly_cost, projected_monthly_cost=rec.projected_monthly_cost,
-                         monthly_savings=rec.monthly_savings, target=rec.target, action_kind=rec.action.kind)  # fmt: skip
-        elif row.status == "obsolete":
-            row.status = "open"  # it came back: show it again
-        row.target, row.action_kind = rec.target, rec.action.kind
-        row.action = rec.action.model_dump(mode="json")
-        row.current_monthly_cost = rec.current_monthly_cost
-        row.projected_monthly_cost = rec.projected_monthly_cost
-        row.monthly_savings = rec.monthly_savings
-        row.risk, row.confidence, row.rationale = rec.risk, rec.confidence, rec.rationale
-        row.evidence = rec.model_dump(mode="json")["evidence"]  # Decimals and dates as JSON strings
-        row.scan_run_id, row.updated_at, row.last_seen_at = run_id, now, now
-        session.add(row)
-    stale = session.exec(
-        select(RecRow).where(
-            RecRow.engine == outcome.engine,
-            RecRow.cluster_id == cluster_id if cluster_id is not None else col(RecRow.cluster_id).is_(None),
-            RecRow.status == "open",
-        )
-    ).all()
-    for row in stale:
-        if row.fingerprint not in seen:
-            row.status, row.updated_at = "obsolete", now
-            session.add(row)
-
-
-def request_scan(db: Engine, cluster_id: int | None, trigger: str = "ui") -> int:
-    """Ask the worker to scan one cluster (or all when None); returns the scan run id.
-
-    The UI calls this instead of scanning in its own process; the worker's `run_requested_scans`
-    job picks the row up within a few seconds.
-    """
-    with session_scope(db) as session:
-        run = ScanRun(cluster_id=cluster_id, trigger=trigger, status="requested")
-        session.add(run)
-        session.flush()
-        assert run.id is not None
-        return run.id
+    return ScanOutcome(run_id, cluster, outcomes, status, run.error)
