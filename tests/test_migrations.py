@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -16,6 +17,7 @@ from app.db import make_engine, upgrade
 from app.db.migrate import current_revision, head_revision
 from app.db.models import Cluster
 from app.db.tables_recs import Recommendation
+from tests.waiting import wait_until
 
 EXPECTED_TABLES = {
     "clusters", "nodes", "pod_events", "spot_warnings", "recommendations", "executions",
@@ -65,8 +67,12 @@ def test_money_round_trips_as_exact_decimal(db_url: str) -> None:
     with Session(engine) as s:
         s.add(
             Recommendation(
-                fingerprint="f1", engine="binpack", target="node/a", action_kind="drain-and-remove-node",
-                current_monthly_cost=Decimal("70.08"), projected_monthly_cost=Decimal("0.00"),
+                fingerprint="f1",
+                engine="binpack",
+                target="node/a",
+                action_kind="drain-and-remove-node",
+                current_monthly_cost=Decimal("70.08"),
+                projected_monthly_cost=Decimal("0.00"),
                 monthly_savings=Decimal("70.08"),
             )
         )
@@ -91,3 +97,42 @@ def test_two_processes_starting_at_once_on_one_sqlite_file_both_succeed(tmp_path
     outputs = [p.communicate(timeout=120)[0].strip() for p in procs]
     assert [p.returncode for p in procs] == [0, 0]
     assert outputs == [head_revision(), head_revision()]
+
+
+# Each process imports first, says it is ready, and waits for the go file: the imports take
+# seconds, so without this the processes would rarely reach the database at the same moment.
+_STARTER = """
+import sys, time
+from pathlib import Path
+from app.db import make_engine, upgrade
+url, ready, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+ready.touch()
+while not go.exists():
+    time.sleep(0.001)
+print(upgrade(make_engine(url)))
+"""
+
+
+@pytest.mark.slow
+def test_four_processes_starting_at_once_ten_times_over_all_reach_the_head_revision(tmp_path: Path) -> None:
+    failures: list[str] = []
+    for round_no in range(10):
+        folder = tmp_path / f"round{round_no}"
+        folder.mkdir()
+        go = folder / "go"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _STARTER, f"sqlite:///{folder / 'race.db'}", str(folder / f"ready{i}"), str(go)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(4)
+        ]
+        wait_until(lambda f=folder: len(list(f.glob("ready*"))) == 4, timeout=120)
+        go.touch()
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            if p.returncode != 0 or out.strip() != head_revision():
+                failures.append(f"round {round_no}: exit {p.returncode}, {out.strip()!r}, {err.strip()[-300:]}")
+    assert failures == []

@@ -79,7 +79,8 @@ class SpotWarning(SQLModel, table=True):
     detail_type: str = Field(max_length=100)
     instance_id: str = Field(max_length=40, index=True)
     region: str = Field(max_length=40)
-    cluster_id: int | None = Field(default=None, foreign_key="clusters.id", index=True)
+    # A warning is history of an instance: it outlives the cluster's registration.
+    cluster_id: int | None = Field(default=None, foreign_key="clusters.id", index=True, ondelete="SET NULL")
     instance_action: str | None = Field(default=None, max_length=40)
     event_time: datetime | None = Field(default=None, sa_type=UtcDateTime)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)

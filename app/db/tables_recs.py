@@ -1,6 +1,11 @@
 """SQLModel tables for decisions and their outcome: recommendations, executions (with state machine
 and pre-image), the audit trail, the realized-savings ledger, scan runs and per-cluster engine
 settings. Written by app.services (scans, approvals) and the worker's executor.
+
+Removing a cluster deletes what only describes it (its recommendations and scan history) and keeps
+what records a decision or money (executions, audit events, the savings ledger): those rows lose
+their cluster_id but keep `cluster_name`. Status columns hold the StrEnums of app.db.states and a
+named CHECK constraint refuses any other value.
 """
 
 from __future__ import annotations
@@ -12,22 +17,27 @@ from typing import Any
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from app.db.states import ExecutionState, RecStatus, ScanStatus, ScanTrigger, check_in
 from app.db.types import JsonDoc, UtcDateTime, utcnow
-
-REC_STATUSES = ("open", "approved", "applied", "dismissed", "obsolete")
-EXECUTION_STATES = ("queued", "running", "succeeded", "failed", "rolled_back")
 
 
 class ScanRun(SQLModel, table=True):
     __tablename__ = "scan_runs"
+    __table_args__ = (
+        check_in("trigger", ScanTrigger, "ck_scan_runs_trigger"),
+        check_in("status", ScanStatus, "ck_scan_runs_status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    cluster_id: int | None = Field(default=None, foreign_key="clusters.id", index=True)
-    trigger: str = Field(default="manual", max_length=20, description="cli, ui, schedule")
-    status: str = Field(default="running", max_length=20, index=True)
+    # NULL = a scan of every cluster; a cluster's own runs go with it.
+    cluster_id: int | None = Field(default=None, foreign_key="clusters.id", index=True, ondelete="CASCADE")
+    trigger: str = Field(default=ScanTrigger.CLI, max_length=20, description="a ScanTrigger")
+    status: str = Field(default=ScanStatus.RUNNING, max_length=20, index=True, description="a ScanStatus")
     started_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
     finished_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
-    duration_s: float | None = None
+    duration_s: float | None = Field(default=None, description="seconds, whole run")
+    collect_s: float | None = Field(default=None, description="seconds spent collecting")
+    engine_s: float | None = Field(default=None, description="seconds spent in engines")
     engines: list[str] = Field(default_factory=list, sa_type=JsonDoc)
     counts: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
     skipped: list[dict[str, str]] = Field(default_factory=list, sa_type=JsonDoc)
@@ -36,11 +46,12 @@ class ScanRun(SQLModel, table=True):
 
 class Recommendation(SQLModel, table=True):
     __tablename__ = "recommendations"
+    __table_args__ = (check_in("status", RecStatus, "ck_recommendations_status"),)
 
     id: int | None = Field(default=None, primary_key=True)
     fingerprint: str = Field(unique=True, max_length=64)
     engine: str = Field(max_length=100, index=True)
-    cluster_id: int | None = Field(default=None, foreign_key="clusters.id", index=True)
+    cluster_id: int | None = Field(default=None, foreign_key="clusters.id", index=True, ondelete="CASCADE")
     target: str = Field(max_length=500)
     action_kind: str = Field(max_length=60)
     action: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
@@ -51,8 +62,11 @@ class Recommendation(SQLModel, table=True):
     confidence: float = 1.0
     rationale: str = ""
     evidence: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
-    status: str = Field(default="open", max_length=20, index=True)
-    scan_run_id: int | None = Field(default=None, foreign_key="scan_runs.id")
+    status: str = Field(default=RecStatus.OPEN, max_length=20, index=True, description="a RecStatus")
+    scan_run_id: int | None = Field(default=None, foreign_key="scan_runs.id", ondelete="SET NULL")
+    # Fingerprints of other recommendations: to apply first, and touching the same target.
+    depends_on: list[str] = Field(default_factory=list, sa_type=JsonDoc, sa_column_kwargs={"server_default": "[]"})
+    related: list[str] = Field(default_factory=list, sa_type=JsonDoc, sa_column_kwargs={"server_default": "[]"})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
@@ -60,13 +74,17 @@ class Recommendation(SQLModel, table=True):
 
 class Execution(SQLModel, table=True):
     __tablename__ = "executions"
+    __table_args__ = (check_in("state", ExecutionState, "ck_executions_state"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    recommendation_id: int | None = Field(default=None, foreign_key="recommendations.id", index=True)
-    cluster_id: int | None = Field(default=None, foreign_key="clusters.id", index=True)
+    recommendation_id: int | None = Field(
+        default=None, foreign_key="recommendations.id", index=True, ondelete="SET NULL"
+    )
+    cluster_id: int | None = Field(default=None, foreign_key="clusters.id", index=True, ondelete="SET NULL")
+    cluster_name: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
     action_kind: str = Field(max_length=60)
     action: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
-    state: str = Field(default="queued", max_length=20, index=True)
+    state: str = Field(default=ExecutionState.QUEUED, max_length=20, index=True, description="an ExecutionState")
     requested_by: str = Field(default="", max_length=100)
     dry_run: bool = False
     pre_image: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
@@ -99,7 +117,8 @@ class CostSaving(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     execution_id: int | None = Field(default=None, foreign_key="executions.id", index=True)
-    cluster_id: int | None = Field(default=None, foreign_key="clusters.id", index=True)
+    cluster_id: int | None = Field(default=None, foreign_key="clusters.id", index=True, ondelete="SET NULL")
+    cluster_name: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
     engine: str = Field(max_length=100, index=True)
     expected_monthly_savings: Decimal = Field(max_digits=14, decimal_places=2)
     realized_monthly_savings: Decimal | None = Field(default=None, max_digits=14, decimal_places=2)
