@@ -1,4 +1,4 @@
-"""Command line for the benchmarks: `python -m bench binpack [--json] [--quick] [--only abcd]`.
+"""Command line for the benchmarks: `python -m bench binpack|scan|startup [--json] [--quick] [--only ...]`.
 
 Add a benchmark by adding an entry to `BENCHMARKS` (name -> callable taking the parsed options
 and returning a list of row dicts); rows are printed as JSON or as an aligned text table.
@@ -21,7 +21,22 @@ def _binpack(opts: argparse.Namespace) -> Rows:
     return binpack.run(quick=opts.quick, only=opts.only, seed=opts.seed)
 
 
-BENCHMARKS: dict[str, Callable[[argparse.Namespace], Rows]] = {"binpack": _binpack}
+def _startup(opts: argparse.Namespace) -> Rows:
+    from bench import startup
+
+    return startup.run(quick=opts.quick)
+
+
+def _scan(opts: argparse.Namespace) -> Rows:
+    """`scan --only store`: storing a collected cluster and its recommendations (the only part so far)."""
+    from bench import store
+
+    if opts.only not in ("abcd", "store"):
+        raise SystemExit(f"scan: unknown --only {opts.only!r}; use store")
+    return store.run(quick=opts.quick)
+
+
+BENCHMARKS: dict[str, Callable[[argparse.Namespace], Rows]] = {"binpack": _binpack, "scan": _scan, "startup": _startup}
 
 
 def _table(rows: Rows) -> str:

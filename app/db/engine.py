@@ -25,6 +25,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from app.db.types import json_serializer
+
 # SQLite stores NUMERIC as a number and SQLAlchemy converts back to Decimal at the column's scale
 # (cents), which is exact for our money columns; the generic warning is noise for us.
 warnings.filterwarnings("ignore", message=r"Dialect sqlite\+pysqlite does \*not\* support Decimal")
@@ -87,6 +89,7 @@ def make_engine(
         kwargs["connect_args"] = {"connect_timeout": 10}
         if read_only:
             kwargs["connect_args"]["options"] = "-c default_transaction_read_only=on"
+    kwargs["json_serializer"] = json_serializer  # RawJson passes through already serialized
     engine = create_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         _tune_sqlite(engine, busy_timeout_ms)

@@ -6,6 +6,7 @@ PostgreSQL stores `timestamptz`. Callers always see aware UTC datetimes.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,3 +44,15 @@ class JsonDoc(TypeDecorator[Any]):
 
     impl = JSON
     cache_ok = True
+
+
+class RawJson(str):
+    """JSON text that is already serialized (e.g. by pydantic's fast `model_dump_json`).
+
+    `json_serializer` below writes it as it is, so a 100,000-pod snapshot is not turned into
+    Python dicts only to be dumped again; everything else goes through `json.dumps`.
+    """
+
+
+def json_serializer(value: Any) -> str:
+    return str(value) if isinstance(value, RawJson) else json.dumps(value)

@@ -26,7 +26,7 @@ from app.collectors.usage_file import FileUsageSource
 from app.collectors.usage_prometheus import PrometheusUsageSource
 from app.db import session_scope
 from app.db.models import Cluster, Node, StoredSnapshot
-from app.db.types import utcnow
+from app.db.types import RawJson, utcnow
 from app.services.costing import cluster_cost
 from app.settings import Settings
 from engines.contract import PriceBook
@@ -124,7 +124,8 @@ def store_snapshot(db: Engine, cluster: Cluster, snapshot: Snapshot, prices: Pri
     state = snapshot.cluster
     nodes = node_rows(cid, state, prices) if state is not None else []
     monthly = cluster_cost(prices, state).monthly if state is not None else None
-    data = snapshot.model_dump(mode="json", exclude={"usage"}) if state is not None else None
+    # pydantic's own JSON writer is ten times faster than model_dump + json.dumps at 100k pods.
+    data = RawJson(snapshot.model_dump_json(exclude={"usage"})) if state is not None else None
     with session_scope(db) as session:
         row = session.get_one(Cluster, cid)
         row.last_error = "; ".join(f"{e['source']}: {e['message']}" for e in errors) or None
@@ -136,5 +137,7 @@ def store_snapshot(db: Engine, cluster: Cluster, snapshot: Snapshot, prices: Pri
             if nodes:
                 session.exec(insert(Node), params=nodes)  # type: ignore[call-overload]
             session.exec(delete(StoredSnapshot).where(col(StoredSnapshot.cluster_id) == cid))  # type: ignore[call-overload]
-            session.add(StoredSnapshot(cluster_id=cid, collected_at=snapshot.collected_at, errors=errors, data=data or {}))
+            session.exec(insert(StoredSnapshot), params=[  # type: ignore[call-overload]
+                {"cluster_id": cid, "collected_at": snapshot.collected_at, "errors": errors, "data": data}
+            ])
         session.add(row)
