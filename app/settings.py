@@ -1,21 +1,35 @@
 """Process settings: one pydantic-settings object built at the process edge and passed down.
 
 Environment variables use the prefix `CLOUDOPTIM_` and `__` for nesting, e.g.
-`CLOUDOPTIM_DB__URL=postgresql+psycopg://user@host/db`. The CLI, the UI entrypoint and the worker
-call `load_settings()` once; nothing else reads the environment for configuration.
+`CLOUDOPTIM_DB__URL=postgresql+psycopg://user@host/db`; lists take JSON (`["a","b"]`) or a
+comma-separated value (`a,b`). The CLI, the UI entrypoint and the worker call `load_settings()`
+once; nothing else reads the environment for configuration. Every bad value, and every
+`CLOUDOPTIM_` variable that names no setting, is a `SettingsError` naming the variable.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Collection
 from pathlib import Path
+from typing import Annotated, Any
 
 import platformdirs
-from pydantic import BaseModel, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceParseError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 APP_NAME = "cloudoptim"
+ENV_PREFIX = "CLOUDOPTIM_"
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_NAMESPACE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 def default_data_dir() -> Path:
@@ -25,6 +39,43 @@ def default_data_dir() -> Path:
 
 class SettingsError(ValueError):
     """Settings that cannot be used; the message names the environment variable to fix."""
+
+
+def _split_list(value: object) -> object:
+    """A JSON list or a comma-separated string; a bare `us-east-1` must not need JSON quoting."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not a JSON list ({exc.msg}); use JSON or a comma-separated list") from None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _check_each(pattern: re.Pattern[str], what: str, example: str) -> Any:
+    def check(values: list[str]) -> list[str]:
+        for value in values:
+            if not pattern.match(value):
+                raise ValueError(f"{value!r} is not {what} (for example {example})")
+        return values
+
+    return AfterValidator(check)
+
+
+def _http_url(value: str) -> str:
+    if value and not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+Regions = Annotated[list[str], NoDecode, BeforeValidator(_split_list), _check_each(_REGION, "an AWS region", "us-east-1")]
+Namespaces = Annotated[
+    list[str], NoDecode, BeforeValidator(_split_list), _check_each(_NAMESPACE, "a namespace name", "kube-system")
+]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+Seconds = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class DbSettings(BaseModel):
@@ -49,48 +100,65 @@ class DbSettings(BaseModel):
 
 
 class AwsSettings(BaseModel):
-    regions: list[str] = Field(default_factory=lambda: ["us-east-1"], description="regions to collect")
-    spot_queue_url: str = Field("", description="SQS queue URL receiving Spot interruption warnings")
+    regions: Regions = Field(
+        default_factory=lambda: ["us-east-1"], min_length=1,
+        description="regions whose prices `cloudoptim data refresh` updates; must be in the price catalog",
+    )  # fmt: skip
+    spot_queue_url: HttpUrl = Field("", description="SQS queue URL receiving Spot interruption warnings")
 
 
 class K8sSettings(BaseModel):
     kubeconfig: str = Field("", description="kubeconfig path; empty = ~/.kube/config")
     page_size: int = Field(500, ge=1, le=5000, description="objects per list page")
-    request_timeout_s: float = Field(10.0, gt=0, description="timeout of one API request, seconds")
+    request_timeout_s: Seconds = Field(10.0, gt=0, description="timeout of one API request, seconds")
+
+    @field_validator("kubeconfig")
+    @classmethod
+    def _check_kubeconfig(cls, value: str) -> str:
+        # Checked here so a typo is reported at start-up, not as a failed source at the first scan.
+        if value and not Path(value).expanduser().is_file():
+            raise ValueError(f"{value} is not a file")
+        return str(Path(value).expanduser()) if value else value
 
 
 class ExecutorSettings(BaseModel):
     dry_run: bool = Field(False, description="plan actions but never apply them")
     drain_timeout_s: int = Field(110, ge=10, description="deadline for one node drain, seconds")
     max_nodes_drained_per_hour: int = Field(3, ge=0, description="disruption budget per cluster")
-    protected_namespaces: list[str] = Field(default_factory=lambda: ["kube-system"])
+    protected_namespaces: Namespaces = Field(default_factory=lambda: ["kube-system"])
 
 
 class PricingSettings(BaseModel):
-    spot_advisor_url: str = Field(
+    spot_advisor_url: HttpUrl = Field(
         "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json",
         description="where `cloudoptim data refresh` downloads the Spot Advisor feed",
     )
-    download_timeout_s: float = Field(30.0, gt=0, description="timeout of one download, seconds")
+    download_timeout_s: Seconds = Field(30.0, gt=0, description="timeout of one download, seconds")
 
 
 class WorkerSettings(BaseModel):
     scan_interval_minutes: int = Field(60, ge=1, description="how often scheduled scans run")
-    poll_interval_s: float = Field(5.0, gt=0, description="how often the worker polls the DB")
+    poll_interval_s: Seconds = Field(5.0, gt=0, description="how often the worker polls the DB for scan requests, seconds")
+    stop_timeout_s: Seconds = Field(20.0, ge=0, description="how long a stopping worker waits for the running scan, seconds")
 
 
 class UiSettings(BaseModel):
     host: str = Field("127.0.0.1", description="address the web UI listens on")
     port: int = Field(8501, ge=1, le=65535, description="port the web UI listens on")
 
+    @field_validator("host")
+    @classmethod
+    def _check_host(cls, value: str) -> str:
+        if not value.strip() or any(c.isspace() for c in value.strip()):
+            raise ValueError(f"{value!r} is not a host name or address (for example 127.0.0.1)")
+        return value.strip()
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="CLOUDOPTIM_", env_nested_delimiter="__", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore")
 
     data_dir: Path = Field(default_factory=default_data_dir, description="where SQLite and caches live")
-    log_level: str = Field("INFO", description="Python logging level")
+    log_level: str = Field("INFO", description="Python logging level (DEBUG, INFO, WARNING, ERROR)")
     db: DbSettings = DbSettings()
     aws: AwsSettings = AwsSettings()
     k8s: K8sSettings = K8sSettings()
@@ -98,6 +166,21 @@ class Settings(BaseSettings):
     pricing: PricingSettings = PricingSettings()
     worker: WorkerSettings = WorkerSettings()
     ui: UiSettings = UiSettings()
+
+    @field_validator("data_dir")
+    @classmethod
+    def _check_data_dir(cls, value: Path) -> Path:
+        value = value.expanduser()
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value} exists and is not a directory")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        if value.upper() not in logging.getLevelNamesMapping():
+            raise ValueError(f"{value!r} is not a logging level (use DEBUG, INFO, WARNING or ERROR)")
+        return value.upper()
 
     @property
     def database_url(self) -> str:
@@ -112,13 +195,83 @@ class Settings(BaseSettings):
         return self.data_dir / "pricing"
 
 
+def _variable(loc: tuple[int | str, ...]) -> str:
+    # A list item's index is not part of the variable name (CLOUDOPTIM_AWS__REGIONS, not ..__0).
+    return ENV_PREFIX + "__".join(str(p).upper() for p in loc if isinstance(p, str))
+
+
+def _known_variables() -> set[str]:
+    names = set()
+    for name, field in Settings.model_fields.items():
+        names.add(ENV_PREFIX + name.upper())
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            names |= {f"{ENV_PREFIX}{name.upper()}__{s.upper()}" for s in sub.model_fields}
+    return names
+
+
+# CLOUDOPTIM_ variables that are not settings but are read elsewhere (the golden-file tests).
+NOT_SETTINGS = frozenset({"CLOUDOPTIM_UPDATE_GOLDEN"})
+
+
+def _unknown_variables() -> list[str]:
+    """CLOUDOPTIM_ variables that name no setting (a typo would otherwise be ignored silently)."""
+    known = _known_variables() | NOT_SETTINGS
+    problems = []
+    for var in sorted(os.environ):
+        if var.upper().startswith(ENV_PREFIX) and var.upper() not in known:
+            close = difflib.get_close_matches(var.upper(), known, n=1, cutoff=0.8)
+            problems.append(f"{var}: not a setting" + (f" (did you mean {close[0]}?)" if close else ""))
+    return problems
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build Settings from the environment; raise SettingsError naming the variable on bad input."""
+    problems = _unknown_variables()
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = []
         for err in exc.errors():
-            var = "CLOUDOPTIM_" + "__".join(str(p).upper() for p in err["loc"])
-            problems.append(f"{var}: {err['msg']}")
-        raise SettingsError("invalid settings: " + "; ".join(problems)) from exc
+            msg = err["msg"].removeprefix("Value error, ")
+            shown = err["input"]
+            # Our own validators name the value; pydantic's do not. A database URL is never echoed
+            # (it may carry a password).
+            own = err["type"] == "value_error"
+            if not own and err["loc"][:1] != ("db",) and isinstance(shown, str | int | float):
+                msg += f" (got {str(shown)[:80]!r})"
+            problems.append(f"{_variable(err['loc'])}: {msg}")
+    except SourceParseError as exc:  # a nested group given as one variable that is not JSON
+        field = re.search(r'field "([^"]+)"', str(exc))
+        problems.append(f"{ENV_PREFIX}{field.group(1).upper() if field else ''}: not valid JSON")
+    else:
+        if not problems:
+            return settings
+    raise SettingsError("invalid settings: " + "; ".join(problems))
+
+
+def close_matches(value: str, known: Collection[str]) -> str:
+    """' (did you mean a, b?)' or ' (known: ...)', for messages about a mistyped name."""
+    close = difflib.get_close_matches(value, list(known), n=3, cutoff=0.6)
+    if close:
+        return f" (did you mean {', '.join(close)}?)"
+    return f" (known: {', '.join(sorted(known))})"
+
+
+def check_regions(settings: Settings, known: Collection[str]) -> None:
+    """Refuse configured regions the price catalog does not know (a typo would price nothing)."""
+    problems = [f"unknown region {r!r}{close_matches(r, known)}" for r in settings.aws.regions if r not in known]
+    if problems:
+        raise SettingsError(f"invalid settings: {ENV_PREFIX}AWS__REGIONS: " + "; ".join(problems))
+
+
+def ensure_data_dir(settings: Settings) -> Path:
+    """Create the data directory if needed and prove it is writable; called before anything writes."""
+    path = settings.data_dir
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SettingsError(f"invalid settings: {ENV_PREFIX}DATA_DIR: {path} is not a usable directory: {reason}") from None
+    return path

@@ -1,24 +1,49 @@
-"""`cloudoptim data ...`: inspect and refresh the price data."""
+"""`cloudoptim data ...`: inspect (`info`) and refresh (`refresh`) the price data files.
+
+`info` lists every price file with the copy in use (refreshed in the data directory, or shipped
+with the package) and its checksum. `refresh` prints one line per source; when a download fails
+the copy in use stays, and the exit code is 1 if nothing at all was refreshed.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import typer
 
-from cli.common import err_console, run_or_exit, settings_or_exit
-from app.pricing import load_price_book
-from app.pricing.files import sha256_of
-from app.pricing.refresh import boto3_price_list_fetcher, check_catalog, refresh_ondemand, refresh_spot_advisor
+from cli.common import EXIT_FAILED, error, run_or_exit, say, settings_or_exit, warn
 
-group = typer.Typer(help="Price data (on-demand, Spot Advisor, EBS, inter-AZ).", no_args_is_help=True)
+group = typer.Typer(help="Price data (on-demand, Spot Advisor, instance types, EBS, inter-AZ).", no_args_is_help=True)
+
+
+def _copy_in_use(name: str, pricing_dir: Path) -> str:
+    from app.pricing import files
+
+    path = files.locate(name, pricing_dir)
+    if path.parent == files.shipped_dir():
+        return "the shipped copy"
+    stamp = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"the copy refreshed {stamp}"
 
 
 @group.command("info")
 def info_cmd() -> None:
-    """Show which price files are in use and their checksums."""
+    """Show every price file in use (refreshed or shipped), its checksum, and the regions priced."""
+    from app.pricing import files, load_price_book
+
     settings = settings_or_exit()
-    book = run_or_exit(lambda: load_price_book(settings.pricing_dir))
-    for name, path in sorted(book.sources.items()):
-        typer.echo(f"{name}: {path} sha256={sha256_of(path)[:16]}…")
+    book = run_or_exit(lambda: load_price_book(settings.pricing_dir))  # proves the files load together
+    shipped = files.shipped_checksums()
+    for name in files.PRICE_FILES:
+        path = files.locate(name, settings.pricing_dir)
+        digest = files.sha256_of(path)
+        if path.parent == files.shipped_dir():
+            origin = "shipped" + ("" if shipped.get(name) == digest else ", CHECKSUM DIFFERS FROM SHA256SUMS")
+        else:
+            origin = _copy_in_use(name, settings.pricing_dir).removeprefix("the copy ")
+        refreshable = "" if name in files.REFRESHABLE else ", not refreshed online"
+        typer.echo(f"{name}: {path} ({origin}{refreshable}) sha256={digest[:16]}…")
     typer.echo(f"regions with on-demand prices: {len(book.regions())}")
 
 
@@ -26,16 +51,27 @@ def info_cmd() -> None:
 def refresh_cmd(
     spot_only: bool = typer.Option(False, "--spot-only", help="Only refresh the Spot Advisor feed."),
 ) -> None:
-    """Download fresh prices, validate them, and keep the current copy when that fails."""
+    """Download fresh Spot Advisor and on-demand prices, validate them, keep the current copy on failure.
+
+    Exit code 0 when at least one file was refreshed, 1 when none was (offline, no AWS
+    credentials for the Price List API...), 2 when the resulting price data is unusable.
+    """
+    from app.pricing.refresh import boto3_price_list_fetcher, check_catalog, refresh_ondemand, refresh_spot_advisor
+    from app.settings import ensure_data_dir
+
     settings = settings_or_exit()
-    dest = settings.pricing_dir
-    outcomes = [refresh_spot_advisor(settings.pricing.spot_advisor_url, dest, settings.pricing.download_timeout_s)]
+    run_or_exit(lambda: ensure_data_dir(settings))
+    dest, timeout = settings.pricing_dir, settings.pricing.download_timeout_s
+    outcomes = [refresh_spot_advisor(settings.pricing.spot_advisor_url, dest, timeout)]
     if not spot_only:
-        outcomes.append(refresh_ondemand(settings.aws.regions, dest, boto3_price_list_fetcher))
+        outcomes.append(refresh_ondemand(settings.aws.regions, dest, lambda r: boto3_price_list_fetcher(r, timeout)))
     for outcome in outcomes:
-        mark = "[green]updated[/]" if outcome.updated else "[yellow]unchanged[/]"
-        err_console.print(f"{outcome.name}: {mark} — {outcome.message}", highlight=False)
+        if outcome.updated:
+            say(f"{outcome.name}: updated ({outcome.message})")
+        else:
+            warn(f"{outcome.name}: not refreshed: {outcome.message}; {_copy_in_use(outcome.name, dest)} stays in use")
     problem = check_catalog(dest)
     if problem:
-        err_console.print(f"[bold red]error:[/] {problem}")
-        raise typer.Exit(2)
+        error(problem)
+    if not any(o.updated for o in outcomes):
+        error("nothing was refreshed; the price data in use is unchanged", EXIT_FAILED)

@@ -1,4 +1,9 @@
-"""`cloudoptim` root command: --version and the command groups (db, data, clusters, ui, worker)."""
+"""`cloudoptim` root command: --version, the command groups (db, data, clusters) and the commands
+(scan, inventory, demo, ui, worker).
+
+Startup time matters here (every command and `--help` pays it): the modules imported below are
+light by design and import the core inside their command functions.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,13 @@ from typing import Annotated
 import typer
 
 from app import __version__
-from app.bootstrap import configure_logging, open_database
-from cli import clusters, data, db, demo, scan
-from cli.common import err_console, run_or_exit, settings_or_exit, ui_command
+from cli import clusters, data, db, demo, inventory, scan
+from cli.common import error, open_db_or_exit, run_or_exit, say, settings_or_exit, ui_command, ui_url
 
 cli = typer.Typer(
     name="cloudoptim",
     help="Self-hosted, agentless cost optimizer for Kubernetes on AWS.",
+    epilog="Exit codes: 0 done (warnings may be printed), 1 the work failed, 2 bad options, settings or data.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -22,7 +27,7 @@ cli.add_typer(db.group, name="db")
 cli.add_typer(data.group, name="data")
 cli.add_typer(clusters.group, name="clusters")
 cli.command("scan")(scan.scan)
-cli.command("inventory")(scan.inventory)
+cli.command("inventory")(inventory.inventory)
 cli.command("demo")(demo.demo)
 
 
@@ -48,10 +53,9 @@ def ui(
 ) -> None:
     """Start the web UI (Streamlit)."""
     settings = settings_or_exit()
-    run_or_exit(lambda: open_database(settings).dispose())  # migrate before the first page view
-    cmd = ui_command(host, port)
-    address, listen_port = cmd[cmd.index("--server.address") + 1], cmd[cmd.index("--server.port") + 1]
-    err_console.print(f"CloudOptim UI on http://{address}:{listen_port}")
+    open_db_or_exit(settings).dispose()  # migrate before the first page view
+    cmd = ui_command(settings, host, port)
+    say(f"CloudOptim UI on {ui_url(cmd)}")
     # Replace this process with Streamlit rather than running it as a child: a SIGTERM to
     # `cloudoptim ui` (a service manager, a test, Ctrl-C) then reaches the server itself and
     # can never leave an orphaned Streamlit behind.
@@ -61,16 +65,18 @@ def ui(
 @cli.command()
 def worker() -> None:
     """Run the background worker (scheduled scans, Spot interruption poller, executor)."""
+    from app.bootstrap import configure_logging
+    from app.settings import ensure_data_dir
     from background.worker import Worker, WorkerAlreadyRunning
 
     settings = settings_or_exit()
+    run_or_exit(lambda: ensure_data_dir(settings))  # the worker's lock file lives there
     configure_logging(settings)
-    engine = run_or_exit(lambda: open_database(settings))
+    engine = open_db_or_exit(settings)
     try:
         Worker(settings, engine).run()
     except WorkerAlreadyRunning as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+        error(str(exc))
 
 
 def main() -> None:

@@ -1,127 +1,132 @@
-"""`cloudoptim scan` and `cloudoptim inventory`: collect, run engines, print the results."""
+"""`cloudoptim scan`: collect, run the engines, store and print the recommendations.
+
+Each cluster goes through `app.services.pipeline.scan_cluster`, the pipeline the worker and the
+demo use, so a CLI scan is recorded and judged (succeeded, partial, failed) the same way.
+Options are checked (engines, clusters, settings) before a sandbox starts or anything is read.
+"""
 
 from __future__ import annotations
 
 import json
 from decimal import Decimal
-from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from cli.common import err_console
-from cli.targets import resolve
-from app.pricing import load_price_book
-from app.services.collect import collect_cluster
-from app.services.inventory import inventory_report
-from app.services.recommendations import record_from_recommendation, render
-from app.services.scans import scan_and_store
-from engines.registry import RegistryError, default_registry
+from cli.common import EXIT_FAILED, Fmt, console, error, run_or_exit, say, warn
 
-
-class Fmt(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-    yaml = "yaml"
-
-
-SandboxOpt = Annotated[bool, typer.Option("--sandbox", help="Start a temporary sandbox and use it.")]
-ClusterOpt = Annotated[list[str] | None, typer.Option("--cluster", help="Registered cluster (repeatable).")]
+if TYPE_CHECKING:
+    from app.services.pipeline import ClusterScan
+    from cli.tables import ScanLine
+    from engines.registry import EngineRegistry
 
 
 def scan(
-    sandbox: SandboxOpt = False,
-    cluster: ClusterOpt = None,
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="Start a temporary sandbox and use it.")] = False,
+    cluster: Annotated[list[str] | None, typer.Option("--cluster", help="Registered cluster (repeatable).")] = None,
     engine: Annotated[list[str] | None, typer.Option("--engine", help="Engine name (repeatable).")] = None,
     fmt: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.table,
     explain: Annotated[bool, typer.Option("--explain", help="Also show skipped targets and why.")] = False,
 ) -> None:
-    """Collect, run the engines, store and print the recommendations."""
+    """Collect, run the engines, store and print the recommendations.
+
+    Every cluster's scan ends succeeded, partial (a source or an engine failed: the failures
+    are printed as warnings, the last good data of a failed source, or nothing, was used, and
+    nothing is marked obsolete) or failed (every source or every engine failed). Exit code: 0
+    when every scan succeeded or was partial, 1 when any cluster's scan failed, 2 for bad
+    options, settings or an unknown cluster.
+    """
+    from cli.targets import check_exclusive, resolve
+
+    check_exclusive(sandbox, cluster or [])
+    registry = _registry_or_exit(engine or [])
+    results: list[ClusterScan] = []
+    with resolve(sandbox, cluster or []) as target:
+        from app.db.states import ScanTrigger
+        from app.pricing import load_price_book
+        from app.services.pipeline import scan_cluster
+        from cli.common import quiet_logging
+
+        quiet_logging(target.settings)
+        prices = run_or_exit(lambda: load_price_book(target.settings.pricing_dir))
+        for row in target.clusters:
+            say(f"scanning {row.name}…")
+            result = scan_cluster(target.db, target.settings, row, prices=prices, registry=registry,
+                                  engine_names=engine or None, trigger=ScanTrigger.CLI)  # fmt: skip
+            report_scan(result)
+            results.append(result)
+    _print(results, fmt, explain)
+    failed = [r.cluster for r in results if not r.ok]
+    if failed:
+        error(f"the scan of {', '.join(failed)} failed (see above)", EXIT_FAILED)
+
+
+def _registry_or_exit(names: list[str]) -> EngineRegistry:
+    from engines.registry import RegistryError, default_registry
+
     try:
         registry = default_registry()
-        registry.select(engine)
+        registry.select(names)
     except RegistryError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+        error(str(exc))
+    return registry
+
+
+def problems(result: ClusterScan) -> list[str]:
+    """The failed sources (with any stale data used) and failed engines of one scan."""
+    lines = [f"{e.source}: {e.message}" for e in result.source_errors]
+    lines += [f"engine {o.engine}: {o.error}" for o in result.outcomes if o.error]
+    if result.error and not lines:
+        lines.append(result.error)
+    return lines
+
+
+def report_scan(result: ClusterScan) -> None:
+    """One status line per cluster on stderr, whatever the format, then each problem."""
+    from app.db.states import ScanStatus
+
+    recs = sum(len(o.result.recommendations) for o in result.outcomes)
+    line = f"{result.cluster}: scan {result.status} ({recs} recommendation{'' if recs == 1 else 's'}, run {result.scan_run_id})"
+    if result.status is ScanStatus.SUCCEEDED:
+        say(line)
+    elif result.status is ScanStatus.PARTIAL:
+        warn(line)
+    else:
+        say(f"{result.cluster}: scan failed (run {result.scan_run_id})", style="bold red")
+    for problem in problems(result):
+        say(f"  {problem}")
+
+
+def _scan_lines(results: list[ClusterScan]) -> list[ScanLine]:
+    from cli.tables import ScanLine
+
+    return [ScanLine(r.cluster, str(r.status), sum(len(o.result.recommendations) for o in r.outcomes), problems(r))
+            for r in results]  # fmt: skip
+
+
+def _print(results: list[ClusterScan], fmt: Fmt, explain: bool) -> None:
+    from app.services.recommendations import record_from_recommendation, render
+
     records: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
-    with resolve(sandbox, cluster or []) as target:
-        prices = load_price_book(target.settings.pricing_dir)
-        for row in target.clusters:
-            err_console.print(f"scanning {row.name}…")
-            snapshot = collect_cluster(target.db, target.settings, row, prices)
-            for err in snapshot.errors:
-                err_console.print(f"[yellow]warning:[/] {err.source}: {err.message}", highlight=False)
-            outcome = scan_and_store(target.db, snapshot, registry, prices, cluster_id=row.id,
-                                     engine_names=engine, trigger="cli")  # fmt: skip
-            records += [record_from_recommendation(r) for r in outcome.recommendations]
-            skipped += [{"engine": e, "cluster": row.name, "target": s.target, "reason": s.reason}
-                        for e, s in outcome.skipped]  # fmt: skip
-            for o in outcome.outcomes:
-                if o.error:
-                    err_console.print(f"[bold red]engine {o.engine} failed:[/] {o.error}", highlight=False)
-    records.sort(key=lambda r: (-r["monthly_savings"], r["fingerprint"]))
+    for result in results:
+        for outcome in result.outcomes:
+            records += [record_from_recommendation(r) for r in outcome.result.recommendations]
+            skipped += [{"engine": outcome.engine, "cluster": result.cluster, "target": s.target, "reason": s.reason}
+                        for s in outcome.result.skipped]  # fmt: skip
+    records.sort(key=lambda r: (-Decimal(str(r["monthly_savings"])), r["fingerprint"]))
     if fmt is Fmt.table:
-        _print_table(records, skipped if explain else None)
+        from cli.tables import print_recommendations, print_scans, print_skipped
+
+        out = console()
+        print_scans(out, _scan_lines(results))
+        print_recommendations(out, records)
+        if explain:
+            print_skipped(out, skipped)
     elif explain and fmt is Fmt.json:
-        typer.echo(json.dumps({"recommendations": json.loads(render(records, "json", full=True)),
+        scans = [{"cluster": r.cluster, "status": str(r.status), "scan_run_id": r.scan_run_id, "problems": problems(r)}
+                 for r in results]  # fmt: skip
+        typer.echo(json.dumps({"scans": scans, "recommendations": json.loads(render(records, "json", full=True)),
                                "skipped": skipped}, indent=2))  # fmt: skip
     else:
         typer.echo(render(records, fmt.value, full=fmt is not Fmt.csv), nl=False)
-
-
-def _print_table(records: list[dict[str, Any]], skipped: list[dict[str, str]] | None) -> None:
-    console = Console(soft_wrap=False)
-    table = Table(title=f"{len(records)} recommendations")
-    for col in ("Engine", "Cluster", "Target", "Action", "Saving/mo", "Risk", "Rationale"):
-        table.add_column(col, justify="right" if col == "Saving/mo" else "left")
-    for r in records:
-        table.add_row(r["engine"], r["cluster"] or "", r["target"], r["action"], f"${r['monthly_savings']:,.2f}",
-                      r["risk"], r["rationale"])  # fmt: skip
-    console.print(table)
-    total = sum((r["monthly_savings"] for r in records), Decimal(0))
-    console.print(f"Total: ${total:,.2f} per month")
-    if skipped is not None:
-        st = Table(title=f"{len(skipped)} skipped")
-        for col in ("Engine", "Cluster", "Target", "Reason"):
-            st.add_column(col)
-        for s in skipped:
-            st.add_row(s["engine"], s["cluster"], s["target"], s["reason"])
-        console.print(st)
-
-
-def inventory(
-    sandbox: SandboxOpt = False,
-    cluster: ClusterOpt = None,
-    fmt: Annotated[Fmt, typer.Option("--format", help="table or json.")] = Fmt.table,
-) -> None:
-    """Print what was collected: clusters, nodes, pods, instances, volumes and monthly cost."""
-    with resolve(sandbox, cluster or []) as target:
-        prices = load_price_book(target.settings.pricing_dir)
-        snapshots = [collect_cluster(target.db, target.settings, row, prices) for row in target.clusters]
-    report = inventory_report(snapshots, prices)
-    for err in report["errors"]:
-        err_console.print(f"[yellow]warning:[/] {err}", highlight=False)
-    if fmt is Fmt.json:
-        typer.echo(json.dumps(report, indent=2, default=str))
-        return
-    if fmt is not Fmt.table:
-        err_console.print("[bold red]error:[/] inventory supports --format table or json")
-        raise typer.Exit(2)
-    console = Console(soft_wrap=False)
-    ct = Table(title="Clusters")
-    for col in ("Cluster", "Region", "Nodes", "Pods", "Monthly cost"):
-        ct.add_column(col)
-    for c in report["clusters"]:
-        ct.add_row(c["name"], c["region"], str(c["nodes"]), str(c["pods"]), f"${Decimal(c['monthly_cost']):,.2f}")
-    console.print(ct)
-    at = Table(title="AWS accounts")
-    for col in ("Region", "Instances", "Outside clusters", "Volumes", "Unattached", "Monthly cost"):
-        at.add_column(col)
-    for a in report["accounts"]:
-        at.add_row(a["region"], str(a["instances"]), str(a["instances_outside_clusters"]), str(a["volumes"]),
-                   str(a["unattached_volumes"]), f"${Decimal(a['monthly_cost']):,.2f}")  # fmt: skip
-    console.print(at)

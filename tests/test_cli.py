@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from app import __version__
 
 CLI = [str(Path(sys.executable).parent / "cloudoptim")]
@@ -43,13 +45,94 @@ def test_a_bad_database_url_is_one_clear_line_and_exit_code_2() -> None:
     assert "cannot open database" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_clusters_can_be_added_listed_and_removed() -> None:
-    assert run("clusters", "add", "prod", "--context", "prod-ctx", "--region", "us-east-1").returncode == 0
+def _without(var: str, **extra: str) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if k != var}, **extra}
+
+
+def write_kubeconfig(path: Path, *contexts: str, server: str = "http://127.0.0.1:9") -> Path:
+    """A real kubeconfig file with one context (and cluster) per name, all on `server`."""
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": contexts[0],
+        "clusters": [{"name": c, "cluster": {"server": server}} for c in contexts],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": c, "context": {"cluster": c, "user": "u"}} for c in contexts],
+    }))  # fmt: skip
+    return path
+
+
+def test_clusters_can_be_added_listed_and_removed(tmp_path: Path) -> None:
+    kubeconfig = str(write_kubeconfig(tmp_path / "kubeconfig", "prod-ctx"))
+    added = run("clusters", "add", "prod", "--context", "prod-ctx", "--region", "us-east-1", "--kubeconfig", kubeconfig)
+    assert added.returncode == 0, added.stderr
     assert "prod\tprod-ctx\tus-east-1" in run("clusters", "list").stdout
-    bad = run("clusters", "add", "Prod!", "--context", "c", "--region", "us-east-1")
+    bad = run("clusters", "add", "Prod!", "--context", "prod-ctx", "--region", "us-east-1", "--kubeconfig", kubeconfig)
     assert bad.returncode == 2 and "invalid cluster name" in bad.stderr
-    assert run("clusters", "remove", "prod").returncode == 0
+    removed = run("clusters", "remove", "prod")
+    assert removed.returncode == 0
+    assert removed.stdout.strip() == "removed prod: 0 recommendations, 0 scan runs deleted; 0 executions kept"
     assert "no clusters registered" in run("clusters", "list").stdout
+
+
+def test_reusing_a_cluster_name_is_refused_unless_replace_is_given(tmp_path: Path) -> None:
+    kubeconfig = str(write_kubeconfig(tmp_path / "kubeconfig", "old-ctx", "new-ctx"))
+    base = ["clusters", "add", "prod", "--region", "us-east-1", "--kubeconfig", kubeconfig]
+    assert run(*base, "--context", "old-ctx").returncode == 0
+    again = run(*base, "--context", "new-ctx")
+    assert again.returncode == 2 and "cluster prod already exists (context old-ctx); pass --replace" in again.stderr
+    assert "prod\told-ctx" in run("clusters", "list").stdout
+    replaced = run(*base, "--context", "new-ctx", "--replace")
+    assert replaced.returncode == 0, replaced.stderr
+    assert "prod\tnew-ctx" in run("clusters", "list").stdout
+
+
+def test_clusters_add_refuses_what_would_only_fail_at_the_first_scan(tmp_path: Path) -> None:
+    kubeconfig = str(write_kubeconfig(tmp_path / "kubeconfig", "prod-ctx"))
+    base = ["clusters", "add", "prod"]
+    missing_file = run(*base, "--context", "prod-ctx", "--region", "us-east-1", "--kubeconfig", str(tmp_path / "nope"))
+    assert missing_file.returncode == 2 and f"kubeconfig {tmp_path / 'nope'} does not exist" in missing_file.stderr
+    missing_context = run(*base, "--context", "prod-ctxx", "--region", "us-east-1", "--kubeconfig", kubeconfig)
+    assert missing_context.returncode == 2
+    assert "context 'prod-ctxx' not found" in missing_context.stderr and "prod-ctx" in missing_context.stderr
+    region = run(*base, "--context", "prod-ctx", "--region", "us-east-7", "--kubeconfig", kubeconfig)
+    assert region.returncode == 2
+    assert "--region: unknown AWS region 'us-east-7'" in region.stderr and "did you mean us-east-2" in region.stderr
+    no_default = run(*base, "--context", "prod-ctx", "--region", "us-east-1", env=_without("KUBECONFIG", HOME=str(tmp_path)))
+    assert no_default.returncode == 2 and "default kubeconfig" in no_default.stderr
+    assert "no clusters registered" in run("clusters", "list").stdout
+
+
+def test_error_text_is_printed_literally_not_as_markup_or_emoji(tmp_path: Path) -> None:
+    kubeconfig = str(write_kubeconfig(tmp_path / "kubeconfig", "prod-ctx"))
+    result = run("clusters", "add", "prod", "--context", ":x:[bold]ctx[/]", "--region", "us-east-1",
+                 "--kubeconfig", kubeconfig)  # fmt: skip
+    assert result.returncode == 2
+    assert "context ':x:[bold]ctx[/]' not found" in result.stderr, result.stderr
+
+
+def test_db_current_on_a_missing_database_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    data_dir = tmp_path / "not-yet" / "data"
+    result = run("db", "current", env={**os.environ, "CLOUDOPTIM_DATA_DIR": str(data_dir)})
+    assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "not-yet").exists()
+    assert run("db", "upgrade").returncode == 0
+    current = run("db", "current")
+    assert current.returncode == 0 and current.stdout.startswith("current: ") and "empty" not in current.stdout
+
+
+def test_importing_the_cli_loads_none_of_the_heavy_core() -> None:
+    # --version and --help must not pay for settings, the DB, pricing, collectors or engines.
+    heavy = ("sqlalchemy", "sqlmodel", "alembic", "pydantic", "pydantic_settings", "kubernetes", "boto3",
+             "botocore", "requests", "scipy", "rich", "yaml", "engines", "sandbox", "background")  # fmt: skip
+    code = f"import sys, cli.main; print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_help_lists_every_command() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("scan", "inventory", "demo", "ui", "worker", "db", "data", "clusters"):
+        assert f" {command} " in result.stdout
 
 
 def test_the_worker_starts_logs_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
@@ -72,9 +155,11 @@ def test_the_worker_starts_logs_and_stops_cleanly_on_sigterm(tmp_path: Path) -> 
 
 
 def test_a_missing_usage_file_is_refused_when_adding_a_cluster(tmp_path: Path) -> None:
-    bad = run("clusters", "add", "prod", "--context", "c", "--region", "us-east-1", "--usage", str(tmp_path / "no.csv"))
+    kubeconfig = str(write_kubeconfig(tmp_path / "kubeconfig", "c"))
+    base = ["clusters", "add", "prod", "--context", "c", "--region", "us-east-1", "--kubeconfig", kubeconfig]
+    bad = run(*base, "--usage", str(tmp_path / "no.csv"))
     assert bad.returncode == 2 and "neither a Prometheus URL nor an existing file" in bad.stderr
-    ok = run("clusters", "add", "prod", "--context", "c", "--region", "us-east-1", "--usage", "http://prom:9090")
+    ok = run(*base, "--usage", "http://prom:9090")
     assert ok.returncode == 0, ok.stderr
 
 

@@ -1,4 +1,5 @@
-"""`cloudoptim demo` and `cloudoptim inventory --sandbox` run as a user would, in subprocesses."""
+"""`cloudoptim demo` and `cloudoptim inventory --sandbox` run as a user would, in subprocesses:
+one demo per data directory, `--inject` only into a running demo, nothing left running."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
 
 from sandbox.estate import CLUSTERS, node_plans
+from tests.waiting import wait_until
 
 CLI = [str(Path(sys.executable).parent / "cloudoptim")]
 
@@ -71,20 +72,58 @@ def test_inventory_of_the_sandbox_reports_the_estate_as_json() -> None:
     assert float(account["monthly_cost"]) > 0
 
 
-def test_demo_serves_the_ui_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+def _reaped_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # reaped: the pid no longer exists
+    return child.pid
+
+
+def _write_stale_state(data_dir: Path) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "demo.json").write_text(json.dumps({"pid": _reaped_pid(), "url": "http://127.0.0.1:1", "aws_env": {}}))
+
+
+def test_inject_with_no_demo_running_says_so_and_starts_nothing(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    for stale in (False, True):  # no state file at all, then one left behind by a killed demo
+        if stale:
+            _write_stale_state(data_dir)
+        result = subprocess.run([*CLI, "demo", "--inject", "spot-interruption"], capture_output=True, text=True,
+                                timeout=60)  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert f"error: no demo is running on {data_dir}" in result.stderr
+        assert not (data_dir / "sandbox").exists() and "starting the sandbox" not in result.stderr
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/_stcore/health", timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
+def test_demo_serves_the_ui_refuses_a_second_demo_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    _write_stale_state(data_dir)  # a killed demo's state file must not block a new demo
     port = _free_port()
+    url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([*CLI, "demo", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)  # fmt: skip
     try:
-        deadline, healthy = time.monotonic() + 180, False
-        while time.monotonic() < deadline and proc.poll() is None and not healthy:
-            try:
-                healthy = requests.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).ok
-            except requests.RequestException:
-                time.sleep(1)
-        assert healthy, "the demo UI never answered its health check"
-        state = json.loads((tmp_path / "data" / "demo.json").read_text())
-        assert state["url"] == f"http://127.0.0.1:{port}"
+        wait_until(lambda: proc.poll() is not None or _healthy(url), timeout=180, interval=0.5)
+        assert proc.poll() is None, "the demo exited before its UI answered"
+        state = json.loads((data_dir / "demo.json").read_text())
+        assert state["url"] == url and state["pid"] == proc.pid
+
+        kubeconfig = (data_dir / "sandbox" / "kubeconfig").read_bytes()
+        second = subprocess.run([*CLI, "demo", "--port", str(_free_port())], capture_output=True, text=True,
+                                timeout=60)  # fmt: skip
+        assert second.returncode == 2, second.stderr
+        assert f"a demo is already running on {data_dir} (pid {proc.pid}, {url})" in second.stderr
+        assert "starting the sandbox" not in second.stderr
+        assert (data_dir / "sandbox" / "kubeconfig").read_bytes() == kubeconfig
+        assert json.loads((data_dir / "demo.json").read_text()) == state
+
         inject = subprocess.run([*CLI, "demo", "--inject", "spot-interruption"], capture_output=True, text=True,
                                 timeout=60)  # fmt: skip
         assert inject.returncode == 0 and "Spot interruption warning sent" in inject.stdout, inject.stderr
@@ -98,4 +137,4 @@ def test_demo_serves_the_ui_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None
     assert proc.returncode == 0, output
     assert "demo stopped" in output
     assert [pid for pid in children if _alive(pid)] == []
-    assert not (tmp_path / "data" / "demo.json").exists()
+    assert not (data_dir / "demo.json").exists()

@@ -1,26 +1,25 @@
-"""`cloudoptim scan --sandbox` in a subprocess: JSON rows with the documented keys, other formats,
-and clear errors for unknown engines or clusters."""
+"""`cloudoptim scan --sandbox` in a subprocess: JSON rows with the documented keys and the scan
+statuses, and bad options refused before any sandbox starts or anything is collected (the other
+formats and widths are in test_cli_output.py)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+import os
 import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import yaml
 
 CLI = [str(Path(sys.executable).parent / "cloudoptim")]
 KEYS = {"engine", "cluster", "target", "action", "current_monthly_cost", "projected_monthly_cost",
         "monthly_savings", "risk", "confidence", "rationale", "fingerprint"}  # fmt: skip
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, env=env or os.environ.copy())
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +45,10 @@ def test_explain_lists_skipped_targets_with_reasons(explained) -> None:  # type:
     assert skipped and all(s["reason"] and s["target"] for s in skipped)
 
 
-def test_csv_and_yaml_formats_parse_back() -> None:
-    as_csv = run("scan", "--sandbox", "--format", "csv")
-    assert as_csv.returncode == 0, as_csv.stderr
-    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
-    assert rows and set(rows[0]) == KEYS
-    as_yaml = run("scan", "--sandbox", "--format", "yaml")
-    assert as_yaml.returncode == 0 and set(yaml.safe_load(as_yaml.stdout)[0]) >= KEYS
+def test_explain_gives_each_cluster_s_scan_status(explained) -> None:  # type: ignore[no-untyped-def]
+    scans = {s["cluster"]: s for s in explained["scans"]}
+    assert set(scans) == {"prod-east", "staging-east"}
+    assert all(s["status"] == "succeeded" and s["problems"] == [] and s["scan_run_id"] for s in scans.values())
 
 
 def test_an_unknown_engine_is_a_clear_error() -> None:
@@ -63,3 +59,26 @@ def test_an_unknown_engine_is_a_clear_error() -> None:
 def test_an_unknown_cluster_is_a_clear_error() -> None:
     result = run("scan", "--cluster", "nope")
     assert result.returncode == 2 and "unknown cluster nope" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["scan", "--sandbox", "--engine", "nope"], "unknown engine 'nope'"),
+        (["scan", "--sandbox", "--cluster", "prod"], "use either --sandbox or --cluster, not both"),
+        (["inventory", "--sandbox", "--cluster", "prod"], "use either --sandbox or --cluster, not both"),
+        (["inventory", "--cluster", "nope"], "unknown cluster nope (registered: none)"),
+        (["scan", "--cluster", "nope", "--engine", "binpack"], "unknown cluster nope"),
+        (["inventory", "--sandbox", "--format", "xml"], "'xml' is not one of"),
+    ],
+)  # fmt: skip
+def test_bad_options_are_refused_before_any_work_starts(args: list[str], message: str) -> None:
+    result = run(*args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "starting a temporary sandbox" not in result.stderr and "collecting" not in result.stderr
+
+
+def test_bad_settings_are_refused_before_a_sandbox_starts() -> None:
+    result = run("inventory", "--sandbox", env={**os.environ, "CLOUDOPTIM_AWS__REGIONS": "us-east-7"})
+    assert result.returncode == 2 and "CLOUDOPTIM_AWS__REGIONS" in result.stderr
+    assert "starting a temporary sandbox" not in result.stderr

@@ -4,11 +4,15 @@ Every collector in this package raises `CollectorError` naming the source ("kube
 "aws:<region>:ec2", "prometheus:<url>", "file:<path>") and a human reason; it never lets a client
 library exception escape. `app.collectors.snapshot.build_snapshot` turns these into
 `SourceError` rows of the Snapshot and keeps the last good data, so the worker never crashes.
+`describe_http_error` keeps an error page from a proxy out of those messages.
 """
 
 from __future__ import annotations
 
 import errno
+import html
+import json
+import re
 import socket
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -67,3 +71,48 @@ def describe_network_error(exc: BaseException) -> str:
         nxt = reason if isinstance(reason, BaseException) else None
         current = nxt or current.__cause__ or current.__context__
     return str(exc) or type(exc).__name__
+
+
+MAX_DETAIL = 160
+_INVISIBLE = re.compile(r"<(script|style|head)\b.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
+_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_BLOCK = re.compile(r"<(br|p|div|h[1-6]|li|tr|hr|pre|center|body|title)\b[^>]*>|</(p|div|h[1-6]|li|tr|pre|title)>", re.I)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def first_meaningful_line(body: str, skip: tuple[str, ...] = ()) -> str:
+    """The first line of text a person would read in `body` (HTML stripped), capped in length.
+
+    Error pages from proxies and load balancers in front of Prometheus or the API server are
+    whole HTML documents; the title or first heading is what says what happened.
+    """
+    title = _TITLE.search(body)
+    if _TAG.search(body):
+        # In HTML a newline is just a space; blocks (paragraphs, headings...) are the lines.
+        text = _BLOCK.sub("\x00", _INVISIBLE.sub(" ", body))
+        lines = [" ".join(html.unescape(_TAG.sub(" ", chunk)).split()) for chunk in text.split("\x00")]
+    else:
+        lines = [" ".join(line.split()) for line in body.splitlines()]
+    if title is not None:
+        lines.insert(0, " ".join(html.unescape(_TAG.sub(" ", title.group(1))).split()))
+    ignored = {s.lower() for s in skip}
+    line = next((ln for ln in lines if ln and ln.lower() not in ignored), "")
+    return line if len(line) <= MAX_DETAIL else line[: MAX_DETAIL - 1].rstrip() + "…"
+
+
+def describe_http_error(status: int, reason: str | None, body: str | bytes | None) -> str:
+    """"HTTP 502 Bad Gateway: <first meaningful line of the body>", never the whole body."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    head = f"HTTP {status} {reason or ''}".rstrip()
+    text = body or ""
+    if text.lstrip().startswith("{"):
+        # A Kubernetes Status or a Prometheus error document says why in one field.
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("message") or doc.get("error"), str):
+            text = str(doc.get("message") or doc.get("error"))
+    detail = first_meaningful_line(text, skip=(head, reason or "", f"{status} {reason or ''}".strip()))
+    return f"{head}: {detail}" if detail else head

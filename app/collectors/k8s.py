@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from app.collectors import k8s_workloads as kw
-from app.collectors.errors import Collected, CollectorError, describe_network_error
+from app.collectors.errors import Collected, CollectorError, describe_http_error, describe_network_error
 from app.collectors.k8s_convert import Obj, items, m, node_from_api, pod_from_api, pv_zone
 from engines.snapshot import ClusterState
 from engines.snapshot_aws import SourceError
@@ -115,7 +115,8 @@ class KubernetesCollector:
             return f"{self._host} rejected the credentials (401 Unauthorized): expired or invalid token or certificate"
         if status == 403:
             return f"forbidden to list {what} (403): the identity lacks the read-only 'list' permission"
-        return f"listing {what} failed: HTTP {status} {exc.reason or ''}".rstrip()
+        # The body may be a proxy's whole HTML error page: only its first meaningful line is kept.
+        return f"listing {what} failed: {describe_http_error(status or 0, exc.reason, exc.body)}"
 
     def list_all(self, what: str, call: Callable[..., Any]) -> list[Obj]:
         """Every object of one list call, following continue tokens; duplicates dropped."""

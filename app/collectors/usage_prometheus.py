@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from app.collectors.errors import CollectorError, describe_network_error
+from app.collectors.errors import CollectorError, describe_http_error, describe_network_error, first_meaningful_line
 from app.collectors.usage import Key, UsageGrid, as_utc, slot_count
 from engines.snapshot_aws import ContainerUsage
 
@@ -105,10 +105,16 @@ class PrometheusUsageSource:
         except ValueError:
             body = None
         if response.status_code != 200:
-            detail = body.get("error") if isinstance(body, dict) else response.text[:200]
-            raise CollectorError(self.name, f"HTTP {response.status_code} from {url}: {detail or response.reason}")
+            # Prometheus says why in JSON; a proxy in front of it sends a whole HTML page.
+            detail = body.get("error") if isinstance(body, dict) else None
+            if isinstance(detail, str) and detail:
+                what = f"HTTP {response.status_code}: {first_meaningful_line(detail)}"
+            else:
+                what = describe_http_error(response.status_code, response.reason, response.text)
+            raise CollectorError(self.name, f"{what} (from {url})")
         if not isinstance(body, dict):
-            raise CollectorError(self.name, f"{url} did not return JSON")
+            snippet = first_meaningful_line(response.text)
+            raise CollectorError(self.name, f"{url} did not return JSON" + (f": {snippet}" if snippet else ""))
         if body.get("status") != "success":
             raise CollectorError(self.name, f"query failed: {body.get('errorType')}: {body.get('error')}")
         return body

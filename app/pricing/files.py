@@ -3,6 +3,8 @@
 The package ships real AWS data in app/data (see its README for provenance); `cloudoptim data
 refresh` writes validated fresh copies into <data_dir>/pricing, which win over the shipped ones.
 Validation is strict so a truncated or corrupt file is refused with a message naming it.
+`PRICE_FILES` lists every file (`cloudoptim data info` shows them all) and `known_regions` is the
+cheap region list the CLI checks settings and `--region` against.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ INSTANCE_TYPES = "ec2-instance-types.csv"
 SPOT_ADVISOR = "spot-advisor-data.json"
 EBS = "ebs-prices.csv"
 INTER_AZ = "data-transfer-inter-az.csv"
+EBS_IOPS = "ebs-iops-throughput-prices.csv"
+# Every shipped price file; only the Spot Advisor feed and on-demand prices are refreshed online.
+PRICE_FILES = (ONDEMAND, SPOT_ADVISOR, INSTANCE_TYPES, EBS, EBS_IOPS, INTER_AZ)
+REFRESHABLE = (SPOT_ADVISOR, ONDEMAND)
 
 _REQUIRED_COLUMNS = {
     ONDEMAND: {"region", "instance_type", "price_per_hour_usd", "spot_avg_price_per_hour_usd"},
@@ -41,6 +47,12 @@ def shipped_dir() -> Path:
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def shipped_checksums() -> dict[str, str]:
+    """File name -> sha256 from the shipped SHA256SUMS (provenance of the packaged copies)."""
+    text = (shipped_dir() / "SHA256SUMS").read_text(encoding="utf-8")
+    return {name.strip(): digest for digest, name in (line.split(None, 1) for line in text.splitlines() if line.strip())}
 
 
 def read_csv(name: str, text: str) -> list[dict[str, str]]:
@@ -81,3 +93,18 @@ def locate(name: str, refreshed_dir: Path | None) -> Path:
     if refreshed_dir is not None and (refreshed_dir / name).is_file():
         return refreshed_dir / name
     return shipped_dir() / name
+
+
+def known_regions(refreshed_dir: Path | None) -> list[str]:
+    """Regions with on-demand prices, read from the region column alone (fast enough per command).
+
+    The same file and column `PriceCatalog.regions()` uses, so a region accepted here prices.
+    """
+    path = locate(ONDEMAND, refreshed_dir)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise DataFileError(f"{ONDEMAND}: cannot read {path}: {exc.strerror}") from exc
+    if not lines or lines[0].split(",", 1)[0] != "region":
+        raise DataFileError(f"{ONDEMAND}: the first column of {path} is not 'region'")
+    return sorted({line.split(",", 1)[0] for line in lines[1:] if line})

@@ -2,15 +2,18 @@
 
 The Spot Advisor feed comes over HTTPS; on-demand prices come from the AWS Price List API through
 boto3 (region us-east-1 hosts it). When offline, or when a download fails validation, the current
-copy (refreshed or shipped) is kept and the reason is reported; nothing half-written is ever used.
+copy (refreshed or shipped) is kept and the reason is reported in one short line (no exception
+dump); nothing half-written is ever used. Called by `cloudoptim data refresh`.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
+import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +35,44 @@ _PRICING_FILTERS = {
 
 @dataclass
 class RefreshOutcome:
+    """One file's refresh: `message` says what was downloaded, or in a few words why not."""
+
     name: str
     updated: bool
     message: str
+
+
+def short_reason(exc: BaseException) -> str:
+    """A few words for a failed download: "host name not found", not urllib3's wrapper reprs."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        name = type(current).__name__
+        if name == "NoCredentialsError":
+            return "no AWS credentials found (the Price List API needs them)"
+        if isinstance(current, socket.gaierror) or name == "NameResolutionError":
+            return "host name not found (offline?)"
+        if isinstance(current, ConnectionRefusedError) or getattr(current, "errno", None) == errno.ECONNREFUSED:
+            return "connection refused"
+        if isinstance(current, TimeoutError) or "Timeout" in name:
+            return "timed out"
+        if isinstance(current, requests.HTTPError) and current.response is not None:
+            return f"HTTP {current.response.status_code} {current.response.reason or ''}".rstrip()
+        if name in ("EndpointConnectionError", "ConnectTimeoutError"):
+            return f"cannot reach {getattr(current, 'kwargs', {}).get('endpoint_url', 'the endpoint')}"
+        current = current.__cause__ or current.__context__ or _first_arg_exception(current)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:160].rstrip(": ")
+
+
+def _first_arg_exception(exc: BaseException) -> BaseException | None:
+    # requests keeps urllib3's error (which holds the socket error) in args, not in __cause__.
+    inner = exc.args[0] if exc.args else None
+    if isinstance(inner, BaseException):
+        return inner
+    reason = getattr(exc, "reason", None)
+    return reason if isinstance(reason, BaseException) else None
 
 
 def _atomic_write(target: Path, text: str) -> None:
@@ -49,8 +87,10 @@ def refresh_spot_advisor(url: str, dest_dir: Path, timeout: float = 30.0) -> Ref
         resp = requests.get(url, timeout=timeout)
         resp.raise_for_status()
         files.read_spot_advisor(resp.text)
-    except (requests.RequestException, files.DataFileError) as exc:
-        return RefreshOutcome(files.SPOT_ADVISOR, False, f"kept the current copy: {exc}")
+    except requests.RequestException as exc:
+        return RefreshOutcome(files.SPOT_ADVISOR, False, f"download failed: {short_reason(exc)}")
+    except files.DataFileError as exc:
+        return RefreshOutcome(files.SPOT_ADVISOR, False, f"download refused: {exc}")
     _atomic_write(dest_dir / files.SPOT_ADVISOR, resp.text)
     return RefreshOutcome(files.SPOT_ADVISOR, True, f"downloaded from {url}")
 
@@ -103,24 +143,29 @@ def refresh_ondemand(
     try:
         prices = [p for region in regions for item in fetch(region) if (p := parse_price_list_item(item))]
     except Exception as exc:  # boto3 raises many unrelated types when offline or unauthorised
-        return RefreshOutcome(files.ONDEMAND, False, f"kept the current copy: {type(exc).__name__}: {exc}")
+        return RefreshOutcome(files.ONDEMAND, False, f"Price List API failed: {short_reason(exc)}")
     if not prices:
-        return RefreshOutcome(files.ONDEMAND, False, "kept the current copy: the Price List API returned no prices")
+        return RefreshOutcome(files.ONDEMAND, False, "the Price List API returned no prices")
     current = files.locate(files.ONDEMAND, dest_dir).read_text(encoding="utf-8")
     merged = merge_ondemand(current, prices)
     try:
         files.read_csv(files.ONDEMAND, merged)
     except files.DataFileError as exc:
-        return RefreshOutcome(files.ONDEMAND, False, f"kept the current copy: {exc}")
+        return RefreshOutcome(files.ONDEMAND, False, f"merged prices refused: {exc}")
     _atomic_write(dest_dir / files.ONDEMAND, merged)
     return RefreshOutcome(files.ONDEMAND, True, f"updated {len(prices)} prices in {', '.join(regions)}")
 
 
-def boto3_price_list_fetcher(region: str) -> Iterable[str]:
-    """Products for `region` from the AWS Price List API (served from us-east-1)."""
-    import boto3
+def boto3_price_list_fetcher(region: str, timeout: float = 30.0) -> Iterable[str]:
+    """Products for `region` from the AWS Price List API (served from us-east-1).
 
-    client = boto3.client("pricing", region_name="us-east-1")
+    Short timeouts and two attempts: offline, botocore's defaults would retry for minutes.
+    """
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 2, "mode": "standard"})
+    client = boto3.client("pricing", region_name="us-east-1", config=config)
     filters = [{"Type": "TERM_MATCH", "Field": k, "Value": v} for k, v in _PRICING_FILTERS.items()]
     filters.append({"Type": "TERM_MATCH", "Field": "regionCode", "Value": region})
     for page in client.get_paginator("get_products").paginate(ServiceCode="AmazonEC2", Filters=filters):  # type: ignore[arg-type]
