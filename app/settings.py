@@ -210,8 +210,8 @@ def _known_variables() -> set[str]:
     return names
 
 
-# CLOUDOPTIM_ variables that are not settings but are read elsewhere (the golden-file tests).
-NOT_SETTINGS = frozenset({"CLOUDOPTIM_UPDATE_GOLDEN"})
+# CLOUDOPTIM_ variables that are not settings but are read elsewhere (golden-file tests, scripts/setup.sh).
+NOT_SETTINGS = frozenset({"CLOUDOPTIM_UPDATE_GOLDEN", "CLOUDOPTIM_VENV", "CLOUDOPTIM_EXTRAS"})
 
 
 def _unknown_variables() -> list[str]:
