@@ -1,4 +1,5 @@
-"""Reference points for the bin-packing benchmark: first-fit-decreasing, lower bounds, CP-SAT optima.
+"""Reference points for the bin-packing benchmark: first-fit decreasing (as a repack and as drains),
+lower bounds, CP-SAT optima.
 
 Called by `bench/binpack.py`. All work on the engine's own `ClusterModel`, so they see exactly the
 same requests, DaemonSet overhead, node eligibility and static scheduling masks. `solve` uses
@@ -17,6 +18,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from engines.binpack.model import CPU, DAEMON, EPH, MEM, PENDING, PODS, WORKLOAD, ClusterModel
+from engines.binpack.planner import Plan, ffd_plan
 
 _EPS = 1e-9
 
@@ -31,7 +33,9 @@ class FfdResult:
 def ffd(model: ClusterModel, movable: np.ndarray, removable: np.ndarray) -> FfdResult:
     """Classic first-fit-decreasing: repack every movable pod (and pending pod) from scratch onto
     the existing nodes, largest pods first, nodes largest first; a removable node left without
-    workload pods counts as removed. Pods that may not move stay where they are."""
+    workload pods counts as removed. Pods that may not move stay where they are. It may move pods
+    between nodes that stay, which no drain can, so on some clusters it keeps fewer nodes than any
+    drain plan (CP-SAT proves it on a held-out instance, see BENCHMARKS.md); static masks only."""
     stay = (model.home >= 0) & ((model.role == DAEMON) | ((model.role == WORKLOAD) & ~movable))
     free = model.alloc - _sum_at(model, stay)
     used_by_workload = np.zeros(model.n_nodes, dtype=bool)
@@ -64,6 +68,14 @@ def ffd(model: ClusterModel, movable: np.ndarray, removable: np.ndarray) -> FfdR
         used_by_workload[bins[i]] = True
     emptied = removable & ~used_by_workload
     return FfdResult(nodes_after=model.n_nodes - int(emptied.sum()), unplaced_pods=unplaced, kept=~emptied)
+
+
+def ffd_drains(
+    model: ClusterModel, movable: np.ndarray, candidates: list[int], value: np.ndarray, headroom: float = 0.0
+) -> Plan:
+    """The same first-fit-decreasing rule as whole-node drains under every rule the engine applies
+    (`engines.binpack.planner.ffd_plan`): the plan the engine evaluates, so it never does worse."""
+    return ffd_plan(model, movable, candidates, value, headroom)
 
 
 def _sum_at(model: ClusterModel, which: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Cluster states for the bin-packing benchmark: sandbox estate, Alibaba trace, generated clusters.
 
-Called by `bench/binpack.py`. Every scenario is a plain `ClusterState` (what a collector would
+Called by `bench/binpack.py` (and tests). Every scenario is a plain `ClusterState` (what a collector would
 produce), so the engine under test runs exactly as in production. Generated clusters use real EC2
 instance types sized like EKS nodes and log-normal pod requests per workload, placed the way the
 default scheduler spreads pods (least allocated), so consolidation has real work to do.
@@ -9,6 +9,7 @@ default scheduler spreads pods (least allocated), so consolidation has real work
 from __future__ import annotations
 
 import csv
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -160,10 +161,9 @@ def generated(
     return Scenario(name=name, cluster=cluster, priced=True)
 
 
-def alibaba(directory: Path = ALIBABA_DIR, seed: int = 7) -> Scenario:
-    """The Alibaba openb trace's real nodes (1,523) and pod requests (all 8,152 pod specs, as if
-    running at once; CPU and memory only, GPUs are not packed here), placed by the spreading
-    scheduler above. Nodes carry no EC2 type, so the planner runs with one unit of value per node."""
+@functools.cache
+def _alibaba_rows(directory: Path) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The trace's node and pod rows, read once per process from the shared folder (never copied)."""
     nodes_csv, pods_csv = directory / "openb_node_list_all_node.csv", directory / "openb_pod_list_default.csv"
     if not nodes_csv.exists() or not pods_csv.exists():
         raise ScenarioSkipped(f"Alibaba trace not found under {directory} (research-use data, not shipped)")
@@ -171,13 +171,19 @@ def alibaba(directory: Path = ALIBABA_DIR, seed: int = 7) -> Scenario:
         node_rows = list(csv.DictReader(fh))
     with pods_csv.open(newline="") as fh:
         pod_rows = list(csv.DictReader(fh))
+    return node_rows, pod_rows
+
+
+def _alibaba_cluster(
+    name: str, node_rows: Sequence[dict[str, str]], pod_rows: Sequence[dict[str, str]], rng: np.random.Generator
+) -> ClusterState:
     nodes = []
     for row in node_rows:
         res = Resources(cpu=int(row["cpu_milli"]) / 1000, memory=int(row["memory_mib"]) * MIB, pods=110)
         nodes.append(Node(name=row["sn"], labels={"kubernetes.io/hostname": row["sn"]}, allocatable=res, capacity=res))
     cap = np.array([[n.allocatable.cpu, n.allocatable.memory, 1e30, 110] for n in nodes])
     req = np.array([[int(r["cpu_milli"]) / 1000, int(r["memory_mib"]) * MIB, 0, 1] for r in pod_rows], dtype=float)
-    where = spread(cap, req, np.random.default_rng(seed))
+    where = spread(cap, req.reshape(-1, 4), rng)
     pods = [
         Pod(
             name=row["name"],
@@ -192,8 +198,28 @@ def alibaba(directory: Path = ALIBABA_DIR, seed: int = 7) -> Scenario:
         )
         for i, row in enumerate(pod_rows)
     ]
-    cluster = ClusterState(name="alibaba-openb", region=REGION, nodes=tuple(nodes), pods=tuple(pods))
+    return ClusterState(name=name, region=REGION, nodes=tuple(nodes), pods=tuple(pods))
+
+
+def alibaba(directory: Path = ALIBABA_DIR, seed: int = 7) -> Scenario:
+    """The Alibaba openb trace's real nodes (1,523) and pod requests (all 8,152 pod specs, as if
+    running at once; CPU and memory only, GPUs are not packed here), placed by the spreading
+    scheduler above. Nodes carry no EC2 type, so the planner runs with one unit of value per node."""
+    node_rows, pod_rows = _alibaba_rows(directory)
+    cluster = _alibaba_cluster("alibaba-openb", node_rows, pod_rows, np.random.default_rng(seed))
     return Scenario(name="b-alibaba-openb", cluster=cluster, priced=False)
+
+
+def alibaba_subset(seed: int, n_nodes: int = 30, n_pods: int = 200, directory: Path = ALIBABA_DIR) -> Scenario:
+    """A held-out real node list: `n_nodes` nodes drawn from the openb list (heterogeneous CPU
+    nodes and 8-GPU nodes with up to 128 cores; CPU binds, memory rarely) with `n_pods` of its pod
+    specs, spread as above. Unpriced, like `alibaba`."""
+    node_rows, pod_rows = _alibaba_rows(directory)
+    rng = np.random.default_rng(seed)
+    nodes = [node_rows[i] for i in sorted(rng.choice(len(node_rows), n_nodes, replace=False).tolist())]
+    pods = [pod_rows[i] for i in sorted(rng.choice(len(pod_rows), n_pods, replace=False).tolist())]
+    name = f"alibaba-subset-{seed}"
+    return Scenario(name=name, cluster=_alibaba_cluster(name, nodes, pods, rng), priced=False)
 
 
 def sandbox(seed: int = 7) -> list[Scenario]:

@@ -84,6 +84,23 @@ class Recommendation(BaseModel):
     confidence: float = Field(1.0, ge=0.0, le=1.0)
     rationale: str
     evidence: dict[str, Any] = Field(default_factory=dict)
+    depends_on: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Fingerprints of recommendations of the same scan that must be applied before this one "
+            "when both are applied (e.g. a node-type replacement depends on the drains that move pods "
+            "onto that node: they name the node as destination, and the new type is sized for those "
+            "pods). Each stays valid alone. Not part of the fingerprint."
+        ),
+    )
+    related: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Fingerprints of recommendations of the same scan that touch a node this one touches (its "
+            "target or a destination of its pod moves); symmetric, and a superset of depends_on. Not "
+            "part of the fingerprint."
+        ),
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -93,6 +110,8 @@ class Recommendation(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def fingerprint(self) -> str:
+        """Engine, cluster, target and action key only: links and prices may change between scans
+        while the recommendation stays the same one."""
         raw = "|".join([self.engine, self.cluster or "", self.target, self.action.key()])
         return hashlib.sha256(raw.encode()).hexdigest()[:24]
 

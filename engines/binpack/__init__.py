@@ -2,8 +2,10 @@
 
 `engine.BinPackEngine` is the entry point (registered by the lead in the engine registry); the
 other modules are its parts: settings, model (snapshot -> arrays), constraints and dynamic
-(scheduler predicates), blockers (evictions and PDBs), planner and search (the algorithm),
-replace and pricing (cheaper instance types), report (rationale and evidence).
+(scheduler predicates), explain (why a pod fits nowhere), blockers (evictions and PDBs), planner,
+search, mix and ffd (the algorithm and the first-fit-decreasing plan it must beat), replace and
+pricing (cheaper instance types), report, pending and links (rationale, evidence, pending pods and
+links between recommendations).
 """
 
 from engines.binpack.engine import BinPackEngine

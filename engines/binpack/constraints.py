@@ -1,13 +1,12 @@
 """Scheduler predicates the plan must respect: taints, nodeSelector, required node affinity, PVC zone.
 
 `model.py` calls `static_masks` once per distinct pod constraint signature (pods of one workload
-share it), giving a boolean row over nodes; `planner.py` calls `diagnose` to turn an empty row into
-a reason an analyst can act on. Semantics follow the Kubernetes scheduler's filter plugins.
+share it), giving a boolean row over nodes; `explain.py` turns an empty row into a reason an
+analyst can act on. Semantics follow the Kubernetes scheduler's filter plugins.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -104,7 +103,7 @@ def signature(pod: Pod) -> Signature:
     )
 
 
-def _referenced_keys(pod: Pod) -> tuple[str, ...]:
+def referenced_keys(pod: Pod) -> tuple[str, ...]:
     keys = set(pod.node_selector)
     for term in pod.required_node_affinity:
         keys.update(req.key for req in term)
@@ -118,7 +117,7 @@ def static_masks(pod: Pod, nodes: Sequence[Node], zones: Sequence[str | None]) -
     cluster is evaluated once per distinct group instead of once per node (hostname labels are
     unique per node but rarely referenced).
     """
-    keys = _referenced_keys(pod)
+    keys = referenced_keys(pod)
     fits = np.zeros(len(nodes), dtype=bool)
     aff = np.zeros(len(nodes), dtype=bool)
     cache: dict[tuple[object, ...], tuple[bool, bool]] = {}
@@ -131,64 +130,3 @@ def static_masks(pod: Pod, nodes: Sequence[Node], zones: Sequence[str | None]) -
             hit = cache[group] = (ok, ok_aff)
         fits[i], aff[i] = hit
     return fits, aff
-
-
-def _taint_text(taint: Taint) -> str:
-    return f"{taint.key}={taint.value}:{taint.effect}" if taint.value else f"{taint.key}:{taint.effect}"
-
-
-# Why a node rejects a pod by rule, first cause first (0 = no rule against it).
-OK, TAINT, AFFINITY, ZONE = range(4)
-
-
-def cause_codes(pod: Pod, nodes: Sequence[Node], zones: Sequence[str | None]) -> npt.NDArray[np.int8]:
-    """Per node, the first rule that keeps the pod off it, grouped like `static_masks`."""
-    keys = _referenced_keys(pod)
-    codes = np.zeros(len(nodes), dtype=np.int8)
-    cache: dict[tuple[object, ...], int] = {}
-    for i, node in enumerate(nodes):
-        group = (tuple(node.labels.get(k) for k in keys), node.taints, zones[i])
-        code = cache.get(group)
-        if code is None:
-            if untolerated_taint(pod, node) is not None:
-                code = TAINT
-            elif not affinity_matches(pod, node.labels):
-                code = AFFINITY
-            elif pod.pvc_zone is not None and pod.pvc_zone != zones[i]:
-                code = ZONE
-            else:
-                code = OK
-            cache[group] = code
-        codes[i] = code
-    return codes
-
-
-def diagnose(pod: Pod, nodes: Sequence[Node], codes: npt.NDArray[np.int8], others: BoolArray, room: str = "") -> str:
-    """Why none of the nodes in `others` (those left in the plan) accepts the pod, by first cause;
-    `room` describes the pod's requests for the nodes that pass every rule but lack free room."""
-    counts = np.bincount(codes[others], minlength=4)
-    who = f"pod {pod.namespace}/{pod.name}"
-    if counts.sum() == 0:
-        return f"{who} has no other node to run on"
-    taints: Counter[str] = Counter()
-    for i in np.flatnonzero(others & (codes == TAINT))[:200].tolist():
-        taint = untolerated_taint(pod, nodes[i])
-        if taint is not None:
-            taints[_taint_text(taint)] += 1
-    ranked = [t for t, _ in sorted(taints.items(), key=lambda kv: (-kv[1], kv[0]))]
-    if counts[TAINT] == counts.sum():
-        return f"{who} has no other node that tolerates taint {', '.join(ranked[:3])}"
-    parts = []
-    if counts[OK]:
-        parts.append(f"{_count(counts[OK], 'lacks', 'lack')} free room{room} or is ruled out by anti-affinity/spread")
-    if counts[TAINT]:
-        parts.append(f"{_count(counts[TAINT], 'has', 'have')} a taint it does not tolerate (e.g. {ranked[0]})")
-    if counts[AFFINITY]:
-        parts.append(f"{_count(counts[AFFINITY], 'does', 'do')} not match its nodeSelector/required node affinity")
-    if counts[ZONE]:
-        parts.append(f"{_count(counts[ZONE], 'is', 'are')} outside zone {pod.pvc_zone} of its volume")
-    return f"{who} fits on no other node: " + "; ".join(parts)
-
-
-def _count(n: int, singular: str, plural: str) -> str:
-    return f"1 node {singular}" if n == 1 else f"{n} nodes {plural}"

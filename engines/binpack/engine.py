@@ -2,9 +2,11 @@
 
 `app.services.scans` (through the engine registry) calls `BinPackEngine().scan(snapshot, ctx)`.
 It prices every node from the price book, rules out nodes that may not be drained (with reasons),
-plans removals with `planner.plan`, proposes cheaper instance types for the kept candidates
-(sized for the pods they will hold) with `replace.Replacer`, and returns one recommendation per
-node plus the skipped nodes, pods and cluster-level notes.
+plans removals with `planner.plan` (never worse than first-fit decreasing, which it also runs),
+proposes cheaper instance types for the kept candidates (sized for the pods they will hold) with
+`replace.Replacer`, links recommendations that touch the same nodes (`links.py`), and returns one
+recommendation per node plus the skipped nodes, pods and cluster-level notes (`pending.py` for
+pending pods).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from decimal import Decimal
 import numpy as np
 
 from engines.actions import DrainAndRemoveNode, ReplaceNodeType
-from engines.binpack import report
+from engines.binpack import pending, report
 from engines.binpack.blockers import Disruption, assess, ineligible
+from engines.binpack.links import link
 from engines.binpack.model import CPU, MEM, ClusterModel, build_model
 from engines.binpack.planner import Plan, plan, restarts_for
 from engines.binpack.pricing import node_costs
@@ -70,13 +73,16 @@ class BinPackEngine(Engine[BinPackSettings]):
         else:
             for n in sorted(the_plan.failed):
                 result.skip(f"node/{model.nodes[n].name}", f"node {model.nodes[n].name} was kept: {the_plan.failed[n]}")
+        kept_for = pending.planned_on(model, the_plan)
         for n in sorted(the_plan.pinned):
             if n in candidates:
+                names = pending.shown(pending.pod_names(model, kept_for.get(n, [])))
                 result.skip(
                     f"node/{model.nodes[n].name}",
-                    f"node {model.nodes[n].name} was kept: pending pods need its free room",
+                    f"node {model.nodes[n].name} was kept: pending pods need its free room ({names})",
                 )
-        self._pending(result, model, the_plan)
+        pending.report_unplaced(result, model, the_plan)
+        result.recommendations = link(result.recommendations)
         lost = model.flags["pods_on_unknown_nodes"]
         if lost:
             what = "1 pod is" if lost == 1 else f"{lost} pods are"
@@ -126,6 +132,7 @@ class BinPackEngine(Engine[BinPackSettings]):
                 requested_cpu_cores_after_moves=round(float(used[CPU]), 3),
                 requested_memory_bytes_after_moves=int(used[MEM]),
                 why_not_removed=the_plan.failed[n],
+                plan_candidate=the_plan.origin,
             )
             action = ReplaceNodeType(
                 node=node.name,
@@ -172,6 +179,7 @@ class BinPackEngine(Engine[BinPackSettings]):
             dests = [model.nodes[d].name for _, d in moves]
             _covered, stateful, score = report.disruption(model, dis, pods)
             evidence = report.node_evidence(model, dis, n, pods, daemons[n])
+            waiting = the_plan.freed_for_pending.get(n, [])
             evidence.update(
                 current_monthly_usd=str(cost),
                 projected_monthly_usd="0.00",
@@ -179,7 +187,12 @@ class BinPackEngine(Engine[BinPackSettings]):
                 destinations=sorted(set(dests)),
                 plan_position=position,
                 plan_size=len(the_plan.removed),
+                plan_candidate=the_plan.origin,
+                pending_pods_on_freed_room=pending.pod_names(model, waiting),
             )
+            rationale = report.removal_rationale(model, n, pods, dests, cost, daemons[n])
+            if waiting:
+                rationale += pending.freed_room_sentence(model, waiting)
             result.recommendations.append(
                 Recommendation(
                     engine=self.name,
@@ -201,39 +214,9 @@ class BinPackEngine(Engine[BinPackSettings]):
                     projected_monthly_cost=ZERO,
                     risk=report.risk_of(score, stateful),
                     confidence=report.confidence(model, pods, 0.95, int(moves_constrained(the_plan, pods))),
-                    rationale=report.removal_rationale(model, n, pods, dests, cost, daemons[n]),
+                    rationale=rationale,
                     evidence=evidence,
                 )
-            )
-
-    @staticmethod
-    def _pending(result: ScanResult, model: ClusterModel, the_plan: Plan) -> None:
-        """Pending pods that fit nowhere: too big for every node get their own entry, the rest one line."""
-        if not the_plan.pending_unplaced:
-            return
-        biggest = model.alloc[model.dest_ok].max(axis=0) if model.dest_ok.any() else np.zeros(4)
-        crowded: list[str] = []
-        for p in the_plan.pending_unplaced:
-            pod = model.pods[p]
-            req = model.req[p]
-            if req[CPU] > biggest[CPU] or req[MEM] > biggest[MEM]:
-                result.skip(
-                    f"pod/{pod.namespace}/{pod.name}",
-                    (
-                        f"pod {pod.namespace}/{pod.name} requests {req[CPU]:.2f} CPU and {req[MEM] / report.GIB:.2f} GiB, "
-                        f"more than any node offers ({biggest[CPU]:.2f} CPU, {biggest[MEM] / report.GIB:.2f} GiB)"
-                    ),
-                )
-            else:
-                crowded.append(f"{pod.namespace}/{pod.name}")
-        if crowded:
-            shown = ", ".join(crowded[:5]) + (f" and {len(crowded) - 5} more" if len(crowded) > 5 else "")
-            result.skip(
-                f"cluster/{model.cluster.name}",
-                (
-                    f"{len(crowded)} pending pods do not fit in the free room of any current node ({shown}); "
-                    "they are left to the autoscaler; the plan keeps the room of those pending pods that do fit"
-                ),
             )
 
 

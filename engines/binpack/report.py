@@ -123,7 +123,8 @@ def replacement_rationale(
     received: int,
 ) -> str:
     node = model.nodes[n]
-    runs = f"will run {len(pods)} pods ({received} moved in by this plan)" if received else f"runs {len(pods)} pods"
+    noun = "pod" if len(pods) == 1 else "pods"
+    runs = f"will run {len(pods)} {noun} ({received} moved in by this plan)" if received else f"runs {len(pods)} {noun}"
     return (
         f"Node {node.name} ({node.instance_type}) {runs} needing {used[CPU]:.2f} CPU and "
         f"{used[MEM] / GIB:.1f} GiB including DaemonSets; a {to_type} fits them for {money(new)}/month "

@@ -5,7 +5,8 @@
 the least usable room: each node's free room counted in typical pods (the fewest that fit by CPU,
 memory or pod slots), so a pod fills the dimension a node has to spare and no CPU is left stranded
 behind full memory or slots; ties go to the node left with the least normalised free CPU+memory
-(best fit), so full nodes fill up and lightly used ones empty.
+(best fit), so full nodes fill up and lightly used ones empty. In first-fit mode (the FFD candidate)
+a pod goes to the first feasible node in a fixed order instead, with no retry of a failed drain.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from engines.binpack.constraints import BoolArray, cause_codes, diagnose
+from engines.binpack.constraints import BoolArray
 from engines.binpack.dynamic import DynamicState
+from engines.binpack.explain import cause_codes, diagnose, short_of_room
 from engines.binpack.model import CPU, EPH, MEM, PODS, WORKLOAD, ClusterModel, FloatArray, IntArray
 
 _EPS = 1e-9
@@ -44,8 +46,14 @@ class Placer:
         weights: FloatArray,
         size: FloatArray,
         typical: FloatArray,
+        first_fit: IntArray | None = None,
     ) -> None:
         self.model = model
+        # First-fit mode (the FFD candidate): each node's rank in one fixed order; a pod goes to the
+        # feasible node of lowest rank, and a failed drain is not retried (no make-room, no search).
+        self.first_fit = first_fit
+        self._fit_order = np.argsort(first_fit, kind="stable") if first_fit is not None else None
+        self.track_room = True  # keep the least-room scores current; first fit alone may stop it
         self.dyn = dyn
         self.free = np.ascontiguousarray(free.T)
         self.alive = alive
@@ -68,7 +76,6 @@ class Placer:
             self.at[int(model.home[p])].add(int(p))
         self._mask_cache: dict[int, BoolArray] = {}
         self._codes: dict[int, npt.NDArray[np.int8]] = {}
-        self._mask_epoch = 0
 
     def feasible(self, p: int) -> BoolArray:
         m = self.model
@@ -115,8 +122,14 @@ class Placer:
         idx = np.flatnonzero(self.feasible(p))
         return idx[np.argsort(self.cost(p)[idx], kind="stable")]
 
-    def best(self, p: int) -> int:
+    def best(self, p: int, least_room: bool = False) -> int:
+        """The node for pod p by this placer's rule (first fit, or least usable room lost, which
+        `least_room` asks for in either mode); -1 if none fits."""
         ok = self.feasible(p)
+        if self._fit_order is not None and not least_room:
+            # argmax of a boolean row stops at the first True: the first fit in rank order.
+            first = int(np.argmax(ok[self._fit_order]))
+            return int(self._fit_order[first]) if ok[self._fit_order[first]] else -1
         i = int(np.argmin(np.where(ok, self.cost(p), np.inf)))
         return i if ok[i] else -1
 
@@ -128,8 +141,9 @@ class Placer:
     def place(self, p: int, dest: int, loc: IntArray) -> None:
         req = self.model.req[p]
         self.free[:, dest] -= req
-        self.score[dest] -= req[CPU] * self.weights[0] + req[MEM] * self.weights[1]
-        self._moved(p, dest, -1.0)
+        if self.track_room:
+            self.score[dest] -= req[CPU] * self.weights[0] + req[MEM] * self.weights[1]
+            self._moved(p, dest, -1.0)
         loc[p] = dest
         self.at[dest].add(p)
         if self.dyn.related[p]:
@@ -139,8 +153,9 @@ class Placer:
         node = int(loc[p])
         req = self.model.req[p]
         self.free[:, node] += req
-        self.score[node] += req[CPU] * self.weights[0] + req[MEM] * self.weights[1]
-        self._moved(p, node, 1.0)
+        if self.track_room:
+            self.score[node] += req[CPU] * self.weights[0] + req[MEM] * self.weights[1]
+            self._moved(p, node, 1.0)
         self.at[node].discard(p)
         if self.dyn.related[p]:
             self.dyn.remove(p, node)
@@ -173,7 +188,7 @@ class Placer:
             room[[CPU, MEM, PODS]] = np.maximum(self.free[[CPU, MEM, PODS]], 0.0) @ others
             short = [d for d in (CPU, MEM, PODS) if need[d] > room[d] + _EPS]
             if short:
-                return self._short_reason(n, need, room, short)
+                return short_of_room(need, room, short)
         self.set_alive(n, False)
         # While n is out of the running nothing reads its free room, so its pods leave (and, on
         # failure, return) without the room bookkeeping; that halves the work of a failed drain.
@@ -184,7 +199,7 @@ class Placer:
         failed_pod = -1
         for p in pods:
             dest = self.best(p)
-            if dest < 0 and self.eject_budget > 0:
+            if dest < 0 and self.eject_budget > 0 and self.first_fit is None:
                 dest = self._make_room(p, loc, relocated)
             if dest < 0:
                 failed_pod = p
@@ -198,7 +213,8 @@ class Placer:
             self.place(q, prev, loc)
         for p in reversed(done):
             self.unplace(p, loc)
-        if len(pods) <= _BACKTRACK_MAX_PODS and self.budget > 0 and self._search(pods, 0, loc):
+        retry = self.first_fit is None and len(pods) <= _BACKTRACK_MAX_PODS and self.budget > 0
+        if retry and self._search(pods, 0, loc):
             return None
         reason = self._pod_reason(failed_pod)
         self.set_alive(n, True)
@@ -276,15 +292,3 @@ class Placer:
             self._codes[sig] = cause_codes(m.pods[p], m.nodes, m.zones)
         cpu, mem = m.req[p, CPU], m.req[p, MEM] / 2**30
         return diagnose(m.pods[p], m.nodes, self._codes[sig], self.alive, f" for its {cpu:.2f} CPU and {mem:.2f} GiB")
-
-    def _short_reason(self, n: int, need: FloatArray, room: FloatArray, short: list[int]) -> str:
-        names = {CPU: "CPU", MEM: "memory", PODS: "pod slots"}
-        parts = []
-        for d in short:
-            if d == MEM:
-                parts.append(f"{need[d] / 2**30:.2f} GiB memory but {room[d] / 2**30:.2f} GiB is free")
-            elif d == CPU:
-                parts.append(f"{need[d]:.2f} CPU but {room[d]:.2f} is free")
-            else:
-                parts.append(f"{int(need[d])} {names[d]} but {int(room[d])} are free")
-        return f"its pods need {' and '.join(parts)} on the other nodes"

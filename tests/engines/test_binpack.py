@@ -123,7 +123,9 @@ def test_savings_below_the_floor_or_not_worth_the_evictions_are_not_proposed() -
 
 def test_spot_nodes_are_priced_from_the_spot_average() -> None:
     spot = node("s", capacity_type="spot")
-    result = scan(cluster([spot, node("o")], [pod("w-1", "o")]), allow_replace_node_type=False)
+    # The pod is pinned, so only the spot node can go (otherwise moving w-1 onto it saves more).
+    pinned = pod("w-1", "o", annotations={"karpenter.sh/do-not-disrupt": "true"})
+    result = scan(cluster([spot, node("o")], [pinned]), allow_replace_node_type=False)
     [rec] = result.recommendations
     hourly = load_price_book().spot_avg_hourly(REGION, "m5.xlarge")
     assert hourly is not None

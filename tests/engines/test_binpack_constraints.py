@@ -45,7 +45,7 @@ def test_node_selector_and_required_affinity_decide_where_pods_may_move() -> Non
     assert "a" not in removed(result)
     assert reasons(result)["node/a"] == (
         "node a was kept: pod default/sel-1 fits on no other node: 1 node lacks free room for its 0.20 CPU and "
-        "0.50 GiB or is ruled out by anti-affinity/spread; 1 node does not match its nodeSelector/required node affinity"
+        "0.50 GiB or is ruled out by anti-affinity/spread; 1 node does not match its nodeSelector (node label pool=web)"
     )
 
 
@@ -174,3 +174,38 @@ def test_kube_system_pods_need_a_pdb_and_critical_ones_never_move() -> None:
     )
     result = scan(cluster(nodes, pods, pdbs=(dns_pdb,)), allow_replace_node_type=False)
     assert "b" in removed(result) and "a" not in removed(result)
+
+
+def test_a_node_selector_no_other_node_satisfies_is_named_with_the_missing_label() -> None:
+    zone_a = {"topology.kubernetes.io/zone": "us-east-1a"}
+    nodes = [node("a", zone="us-east-1a"), node("b", zone="us-east-1b"), node("c", zone="us-east-1b")]
+    pods = [pod("db-0", "a", 0.2, 0.5, namespace="shop", owner="StatefulSet", node_selector=zone_a)]
+    pods += [pod("web-1", "b", 0.2, 0.5), pod("web-2", "c", 0.2, 0.5)]
+    result = scan(cluster(nodes, pods), allow_replace_node_type=False)
+    assert "a" not in removed(result)
+    assert reasons(result)["node/a"] == (
+        "node a was kept: pod shop/db-0 needs node label topology.kubernetes.io/zone=us-east-1a (nodeSelector); "
+        "no other node has it"
+    )
+
+
+def test_a_required_node_affinity_no_other_node_matches_is_named_with_the_expression() -> None:
+    term = (SelectorRequirement(key="pool", operator="In", values=("gpu", "tpu")),)
+    nodes = [node("a", labels={"pool": "gpu"}), node("b", labels={"pool": "web"})]
+    pods = [pod("train-1", "a", 0.2, 0.5, required_node_affinity=(term,)), pod("web-1", "b", 0.2, 0.5)]
+    result = scan(cluster(nodes, pods), allow_replace_node_type=False)
+    assert reasons(result)["node/a"] == (
+        "node a was kept: pod default/train-1 needs node label pool in (gpu, tpu) (required node affinity); "
+        "no other node matches it"
+    )
+
+
+def test_a_pending_pod_whose_node_selector_no_node_satisfies_is_skipped_by_name_with_the_label() -> None:
+    nodes = [node("a"), node("b")]
+    pending = pod("gpu-job-1", None, 0.5, 1, namespace="ml", node_selector={"accelerator": "nvidia-a100"})
+    result = scan(cluster(nodes, [pending, pod("web-1", "a", 0.2, 0.5)]), allow_replace_node_type=False)
+    why = reasons(result)
+    assert why["pod/ml/gpu-job-1"] == (
+        "pod ml/gpu-job-1 needs node label accelerator=nvidia-a100 (nodeSelector); no node has it"
+    )
+    assert "cluster/test" not in why  # not "do not fit in the free room of any current node"

@@ -3,6 +3,7 @@ empty input, deterministic, never negative savings, unique fingerprints."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -59,3 +60,28 @@ def test_the_wasteful_estate_gives_the_binpack_engine_something_to_do() -> None:
     engine = default_registry().get("binpack")
     recs = engine.scan(wasteful_snapshot(), _ctx(engine)).recommendations
     assert recs and sum(r.monthly_savings for r in recs) > 0
+
+
+@pytest.mark.parametrize("engine", ENGINES, ids=lambda e: e.name)
+def test_links_name_other_recommendations_of_the_same_scan(engine: Engine[Any]) -> None:
+    recs = engine.scan(wasteful_snapshot(), _ctx(engine)).recommendations
+    prints = {r.fingerprint for r in recs}
+    for rec in recs:
+        assert set(rec.depends_on) <= set(rec.related) <= prints - {rec.fingerprint}
+        assert len(rec.related) == len(set(rec.related))
+
+
+def test_the_fingerprint_ignores_links_prices_and_words() -> None:
+    from engines.actions import DrainAndRemoveNode
+    from engines.contract import Recommendation
+
+    base = Recommendation(
+        engine="e", cluster="c", target="node/a", action=DrainAndRemoveNode(node="a"),
+        current_monthly_cost=Decimal("10"), projected_monthly_cost=Decimal("0"), rationale="r",
+    )  # fmt: skip
+    other = base.model_copy(
+        update={"depends_on": ["x"], "related": ["x", "y"], "rationale": "s", "current_monthly_cost": Decimal("11")}
+    )
+    assert other.fingerprint == base.fingerprint
+    assert base.depends_on == [] and base.related == []
+    assert "depends_on" in Recommendation.model_fields and Recommendation.model_fields["related"].description
