@@ -22,6 +22,8 @@ cli = typer.Typer(
     epilog="Exit codes: 0 done (warnings may be printed), 1 the work failed, 2 bad options, settings or data.",
     no_args_is_help=True,
     add_completion=False,
+    # Markdown joins the hard-wrapped lines of a docstring into paragraphs; "rich" keeps them.
+    rich_markup_mode="markdown",
 )
 cli.add_typer(db.group, name="db")
 cli.add_typer(data.group, name="data")
