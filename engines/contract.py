@@ -1,7 +1,9 @@
 """The engine contract: price book protocol, scan context, recommendation, scan result, Engine base.
 
 Every built-in, installed or uploaded engine implements `Engine`; `app.services.scans` calls
-`scan(snapshot, ctx)` and stores the result. See ../shared/DESIGN.md "Engines".
+`scan(snapshot, ctx)` and stores the result. An engine is pure (no network, database or clients:
+the same snapshot, prices and settings give the same result), documents every setting, and says
+why it recommends nothing through `ScanResult.skipped`; see the README's "Engines" section.
 """
 
 from __future__ import annotations

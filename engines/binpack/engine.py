@@ -19,7 +19,7 @@ from engines.actions import DrainAndRemoveNode, ReplaceNodeType
 from engines.binpack import pending, report
 from engines.binpack.blockers import Disruption, assess, ineligible
 from engines.binpack.links import link
-from engines.binpack.model import CPU, MEM, ClusterModel, build_model
+from engines.binpack.model import ClusterModel, build_model
 from engines.binpack.planner import Plan, plan, restarts_for
 from engines.binpack.pricing import node_costs
 from engines.binpack.replace import Replacer
@@ -122,17 +122,27 @@ class BinPackEngine(Engine[BinPackSettings]):
                 result.skip(f"node/{node.name}", f"node {node.name} was kept: {the_plan.failed[n]}")
                 continue
             _covered, stateful, score = report.disruption(model, dis, pods)
-            evidence = report.node_evidence(model, dis, n, pods, daemons[n])
+            evidence = report.node_facts(model, dis, n, pods, sources[n])
+            before = report.measured(model, n, cost, len(workloads[n]), daemons[n])
+            after = report.state(
+                found.to_type,
+                found.capacity,
+                found.monthly,
+                found.allocatable,
+                used,
+                len(pods),
+                daemons[n],
+                estimated=True,
+            )
             evidence.update(
-                current_monthly_usd=str(cost),
-                projected_monthly_usd=str(found.monthly),
-                price_source=sources[n],
                 replacement_price_source=found.price_source,
-                pods_received_from_removed_nodes=len(extra),
-                requested_cpu_cores_after_moves=round(float(used[CPU]), 3),
-                requested_memory_bytes_after_moves=int(used[MEM]),
+                savings_monthly_usd=str(cost - found.monthly),
+                received_pods=len(extra),
+                received_from=sorted({model.nodes[int(model.home[p])].name for p in extra}),
                 why_not_removed=the_plan.failed[n],
                 plan_candidate=the_plan.origin,
+                before=before,
+                after=after,
             )
             action = ReplaceNodeType(
                 node=node.name,
@@ -151,9 +161,7 @@ class BinPackEngine(Engine[BinPackSettings]):
                     projected_monthly_cost=found.monthly,
                     risk=report.risk_of(score, stateful),
                     confidence=report.confidence(model, pods, 0.85, int(moves_constrained(the_plan, pods))),
-                    rationale=report.replacement_rationale(
-                        model, n, found.to_type, cost, found.monthly, pods, used, len(extra)
-                    ),
+                    rationale=report.replacement_rationale(node, before, after, len(extra)),
                     evidence=evidence,
                 )
             )
@@ -170,6 +178,7 @@ class BinPackEngine(Engine[BinPackSettings]):
         daemons: list[int],
     ) -> None:
         cluster = model.cluster
+        projected = report.projection(model, the_plan.loc)
         for position, n in enumerate(the_plan.removed, start=1):
             node = model.nodes[n]
             cost = costs[n]
@@ -178,19 +187,21 @@ class BinPackEngine(Engine[BinPackSettings]):
             pods = [p for p, _ in moves]
             dests = [model.nodes[d].name for _, d in moves]
             _covered, stateful, score = report.disruption(model, dis, pods)
-            evidence = report.node_evidence(model, dis, n, pods, daemons[n])
+            evidence = report.node_facts(model, dis, n, pods, sources[n])
             waiting = the_plan.freed_for_pending.get(n, [])
+            before = report.measured(model, n, cost, len(pods), daemons[n])
+            after = report.removed_state(report.landing(model, dests, projected))
             evidence.update(
-                current_monthly_usd=str(cost),
-                projected_monthly_usd="0.00",
-                price_source=sources[n],
+                savings_monthly_usd=str(cost),
                 destinations=sorted(set(dests)),
                 plan_position=position,
                 plan_size=len(the_plan.removed),
                 plan_candidate=the_plan.origin,
                 pending_pods_on_freed_room=pending.pod_names(model, waiting),
+                before=before,
+                after=after,
             )
-            rationale = report.removal_rationale(model, n, pods, dests, cost, daemons[n])
+            rationale = report.removal_rationale(node, before, after, cost)
             if waiting:
                 rationale += pending.freed_room_sentence(model, waiting)
             result.recommendations.append(

@@ -1,10 +1,10 @@
 """Node-type replacement: the cheapest instance type in the price book that still fits a node's pods.
 
-Called by `engine.py` for nodes the plan keeps and leaves untouched (no pods planned onto them),
-as Karpenter's single-node consolidation does. A candidate must fit the node's requests including
-DaemonSets (allocatable estimated with the EKS formula, corrected by how much more the current node
-reserves), its pod count, architecture and GPUs, and every pod's nodeSelector/affinity on the
-labels the new node would carry.
+Called by `engine.py` for the candidate nodes the plan keeps, as Karpenter's single-node
+consolidation does, sized for the pods they will hold (their own and those the plan's drains move
+onto them). A candidate must fit the node's requests including DaemonSets (allocatable estimated
+with the EKS formula, corrected by how much more the current node reserves), its pod count,
+architecture and GPUs, and every pod's nodeSelector/affinity on the labels the new node would carry.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ class Replacement:
     capacity: CapacityType
     monthly: Decimal
     price_source: str
+    # (CPU cores, memory bytes, pod slots) the new node is expected to offer: the EKS formula less
+    # what the current node reserves beyond it; the evidence reports utilisation against it.
+    allocatable: tuple[float, float, float]
 
 
 @dataclass
@@ -132,20 +135,21 @@ class Replacer:
         capacities: list[CapacityType] = [node.capacity_type]
         if node.capacity_type == "on-demand" and self.settings.consider_spot:
             capacities.append("spot")
-        options: list[tuple[Decimal, str, CapacityType, str]] = []
-        for i in np.flatnonzero(ok):
-            name = table.names[int(i)]
-            if name == node.instance_type or (wanted and not wanted & set(table.specs[int(i)].architectures)):
+        options: list[tuple[Decimal, str, CapacityType, str, int]] = []
+        for i in np.flatnonzero(ok).tolist():
+            name = table.names[i]
+            if name == node.instance_type or (wanted and not wanted & set(table.specs[i].architectures)):
                 continue
             for capacity in capacities:
                 priced = self._price(region, name, capacity)
                 if priced is not None and priced[0] < current_monthly:
-                    options.append((priced[0], name, capacity, priced[1]))
-        for monthly, name, capacity, source in sorted(options):
+                    options.append((priced[0], name, capacity, priced[1], i))
+        for monthly, name, capacity, source, i in sorted(options):
             if not self._worth_it(current_monthly, monthly, len(pods)):
                 return None  # options are sorted by price, so no dearer one can pass either
             if self._labels_fit(node, name, capacity, pods):
-                return Replacement(name, capacity, monthly, source)
+                alloc = (float(table.cpu[i]) - extra_cpu, float(table.mem[i]) - extra_mem, float(table.pods[i]))
+                return Replacement(name, capacity, monthly, source, alloc)
         return None
 
     def _worth_it(self, current: Decimal, new: Decimal, moved: int) -> bool:

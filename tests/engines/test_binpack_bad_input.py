@@ -49,7 +49,7 @@ def test_missing_requests_count_as_zero_and_are_flagged_in_evidence() -> None:
     assert rec.evidence["missing_requests"] is True
     assert rec.evidence["pods_missing_requests"] == ["default/noreq-1 (cpu, memory)"]
     # A request defaults to the limit, as the API server does: lim-1 counts 0.5 CPU and is not flagged.
-    assert rec.evidence["requested_cpu_cores"] == 0.5
+    assert rec.evidence["before"]["requested_cpu_cores"] == 0.5
     assert rec.confidence < 0.95
 
 
