@@ -1,9 +1,10 @@
 """`cloudoptim worker`: one BlockingScheduler process that runs the background jobs.
 
 Exactly one worker may run per database (APScheduler job stores cannot be shared), so start-up
-takes a lock: an advisory lock on PostgreSQL, a lock file in the data directory. Then scans that a
-dead worker left `running` are marked failed. SIGTERM and SIGINT stop the scheduler and let the
-scan in progress finish (up to `CLOUDOPTIM_WORKER__STOP_TIMEOUT_S`).
+takes a lock: an advisory lock on PostgreSQL, a lock file in the data directory. Then scans and
+executions that a dead worker left `running` are marked failed (background.execution_runner
+uncordons what a dead drain left cordoned). SIGTERM and SIGINT stop the scheduler and let the scan
+and the execution step in progress finish (up to `CLOUDOPTIM_WORKER__STOP_TIMEOUT_S`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import Engine, text
 
 from app.services.scan_requests import recover_interrupted
 from app.settings import Settings
+from background.execution_runner import ExecutionRunner
 from background.jobs import JobContext, first_scheduled_scan
 from background.scan_runner import ScanRunner
 
@@ -49,6 +51,7 @@ class Worker:
         )
         self._lock_release: Callable[[], None] | None = None
         self.scans = ScanRunner(JobContext(settings, engine), settings.worker.poll_interval_s)
+        self.executions = ExecutionRunner(settings, engine)
 
     def _acquire_lock(self) -> None:
         if self.engine.dialect.name == "postgresql":
@@ -93,15 +96,20 @@ class Worker:
             recovered = recover_interrupted(self.engine)
             if recovered:
                 log.warning("marked %d scan(s) left running by a stopped worker as failed", recovered)
+            self.executions.recover()
             self.add_jobs()
             self.scans.start()
+            self.executions.start()
             signal.signal(signal.SIGTERM, self._stop)
             signal.signal(signal.SIGINT, self._stop)
             log.info("worker started with jobs: %s", ", ".join(j.id for j in self.scheduler.get_jobs()))
             self.scheduler.start()
         finally:
+            self.executions.request_stop()  # both threads wind down at once, not one after the other
             if not self.scans.stop(timeout=self.settings.worker.stop_timeout_s):
                 log.warning("a scan was still running at shutdown; the next worker marks it failed")
+            if not self.executions.stop(timeout=self.settings.worker.stop_timeout_s):
+                log.warning("an execution step was still running at shutdown; the next worker recovers it")
             if self._lock_release:
                 self._lock_release()
             log.info("worker stopped")

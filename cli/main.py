@@ -1,5 +1,5 @@
-"""`cloudoptim` root command: --version, the command groups (db, data, clusters) and the commands
-(scan, inventory, demo, ui, worker).
+"""`cloudoptim` root command: --version, the command groups (db, data, clusters, executions) and the
+commands (scan, inventory, demo, apply, permissions, ui, worker).
 
 Startup time matters here (every command and `--help` pays it): the modules imported below are
 light by design and import the core inside their command functions.
@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from app import __version__
-from cli import clusters, data, db, demo, inventory, scan
+from cli import apply, clusters, data, db, demo, executions, inventory, permissions, scan
 from cli.common import error, open_db_or_exit, run_or_exit, say, settings_or_exit, ui_command, ui_url
 
 cli = typer.Typer(
@@ -28,9 +28,12 @@ cli = typer.Typer(
 cli.add_typer(db.group, name="db")
 cli.add_typer(data.group, name="data")
 cli.add_typer(clusters.group, name="clusters")
+cli.add_typer(executions.group, name="executions")
 cli.command("scan")(scan.scan)
 cli.command("inventory")(inventory.inventory)
 cli.command("demo")(demo.demo)
+cli.command("apply")(apply.apply)
+cli.command("permissions")(permissions.permissions)
 
 
 def _version(value: bool) -> None:

@@ -174,6 +174,7 @@ class TypeInfo:
     memory_mib: int
     max_enis: int
     ips_per_eni: int
+    arch: str = "amd64"  # as the kubernetes.io/arch label names it: amd64 or arm64
 
     @property
     def max_pods(self) -> int:
@@ -189,7 +190,8 @@ def instance_types() -> dict[str, TypeInfo]:
     return {
         row["instance_type"]: TypeInfo(int(row["vcpu"]), int(row["memory_mib"]),
                                        int(row["maximum_network_interfaces"] or 1),
-                                       int(row["ipv4_addresses_per_interface"] or 1))
+                                       int(row["ipv4_addresses_per_interface"] or 1),
+                                       "arm64" if "arm64" in row["architectures"].split(";") else "amd64")
         for row in csv.DictReader(text.splitlines())
     }
 

@@ -5,7 +5,8 @@ subnet per zone, the node instances of every cluster (tagged as EKS tags them), 
 every cluster with 14 days of hourly CloudWatch metrics, EBS volumes (unattached ones of several
 types and ages, root volumes, the hotel MongoDB volumes), and the Spot interruption queue with its
 EventBridge rules. `node_source` is what each local Kubernetes API polls, so an instance launched
-later (the executor's replacement) joins its cluster as a node.
+later (the executor's replacement) joins its cluster as a node, a stopped one's node goes
+NotReady and a terminated one's node leaves (its pods are rescheduled).
 moto stamps every LaunchTime/CreateTime with "now"; the intended date is in the
 `cloudoptim.io/sandbox-created` tag (ISO date) on every volume and standalone instance.
 """
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 Client = Any  # boto3 clients are generated at runtime; the stubs' types are not needed here
 AMI = "ami-0eks1a2b3c4d5e6f7"  # moto runs any well-formed image id when default AMIs are off
 QUEUE_NAME = "cloudoptim-spot-interruptions"
+_DOWN_STATES = ("stopping", "stopped", "shutting-down")
 RULES = {"cloudoptim-spot-interruption": "EC2 Spot Instance Interruption Warning",
          "cloudoptim-rebalance-recommendation": "EC2 Instance Rebalance Recommendation"}
 # name, type, zone, behaviour (idle | busy | stopped), days since launch, extra tags
@@ -202,22 +204,44 @@ def spot_interruption_entry(instance_id: str, account: str, now: datetime) -> di
             "Detail": json.dumps({"instance-id": instance_id, "instance-action": "terminate"})}
 
 
+def is_member(tags: Mapping[str, str], cluster: str) -> bool:
+    """An instance is a node of `cluster` when tagged as EKS, Karpenter or the cloud provider tag it."""
+    return tags.get(cluster_tag(cluster)) in ("owned", "shared") or tags.get(CLUSTER_NAME_TAG) == cluster
+
+
 def node_source(ec2: Client, cluster: ClusterPlan) -> Callable[[], list[dict[str, Any]]]:
-    """Node manifests for the cluster's running instances (tag kubernetes.io/cluster/<name>=owned)."""
-    filters = [{"Name": f"tag:{cluster_tag(cluster.name)}", "Values": ["owned"]},
-               {"Name": "instance-state-name", "Values": ["pending", "running"]}]
+    """Node manifests for the cluster's instances that are up or on their way down.
+
+    Running instances have a running kubelet; pending ones not yet (their Node waits); stopping,
+    stopped and shutting-down ones keep their Node, NotReady (Ready "Unknown" in the manifest);
+    terminated ones are left out, so their Node is removed. An instance type missing from the
+    shipped specs is skipped with a warning (its Node could not be sized).
+    """
+    filters = [{"Name": "instance-state-name", "Values": ["pending", "running", *_DOWN_STATES]}]
+    warned: set[str] = set()
 
     def source() -> list[dict[str, Any]]:
         nodes = []
         for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
-            for res in page["Reservations"]:
-                for inst in res["Instances"]:
-                    tags = {t["Key"]: t["Value"] for t in inst.get("Tags") or []}
-                    nodes.append(node_manifest(
+            for inst in (i for res in page["Reservations"] for i in res["Instances"]):
+                tags = {t["Key"]: t["Value"] for t in inst.get("Tags") or []}
+                state = inst["State"]["Name"]
+                if not is_member(tags, cluster.name) or state == "pending":
+                    continue
+                try:
+                    node = node_manifest(
                         cluster, name=inst["PrivateDnsName"], instance_id=inst["InstanceId"],
                         instance_type=inst["InstanceType"], zone=inst["Placement"]["AvailabilityZone"],
                         spot=inst.get("InstanceLifecycle") == "spot", group=tags.get(NODEGROUP_TAG, ""),
-                        private_ip=inst["PrivateIpAddress"], created=inst["LaunchTime"]))
+                        private_ip=inst["PrivateIpAddress"], created=inst["LaunchTime"])
+                except KeyError as exc:
+                    if inst["InstanceId"] not in warned:
+                        warned.add(inst["InstanceId"])
+                        log.warning("instance %s of %s is not a node: unknown %s", inst["InstanceId"], cluster.name, exc)
+                    continue
+                if state in _DOWN_STATES:  # its kubelet stopped posting status
+                    node["status"]["conditions"] = [{"type": "Ready", "status": "Unknown"}]
+                nodes.append(node)
         return nodes
 
     return source

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from sandbox.estate import MANIFEST_DIR, REGION, App, ClusterPlan, node_resources
+from sandbox.estate import MANIFEST_DIR, REGION, App, ClusterPlan, instance_types, node_resources
 from sandbox.k8s_reconciler import MANAGED_BY_SOURCE
 
 Obj = dict[str, Any]
@@ -209,13 +209,18 @@ def node_manifest(cluster: ClusterPlan, *, name: str, instance_id: str, instance
     """The Node an EKS kubelet on this instance would register (labels, taints, resources)."""
     node_group = cluster.group(group)
     capacity, allocatable = node_resources(instance_type)
+    arch = instance_types()[instance_type].arch
     labels = {
-        "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+        "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": arch,
         "topology.kubernetes.io/zone": zone, "topology.kubernetes.io/region": REGION,
         "topology.ebs.csi.aws.com/zone": zone, "node.kubernetes.io/instance-type": instance_type,
+        # The kubelet still sets the deprecated beta labels; older selectors use them.
+        "beta.kubernetes.io/arch": arch, "beta.kubernetes.io/os": "linux",
+        "beta.kubernetes.io/instance-type": instance_type,
+        "failure-domain.beta.kubernetes.io/zone": zone, "failure-domain.beta.kubernetes.io/region": REGION,
         "karpenter.sh/capacity-type": "spot" if spot else "on-demand",
         "eks.amazonaws.com/capacityType": "SPOT" if spot else "ON_DEMAND",
-        "eks.amazonaws.com/nodegroup": group, **dict(node_group.labels if node_group else ()),
+        **({"eks.amazonaws.com/nodegroup": group} if group else {}), **dict(node_group.labels if node_group else ()),
     }
     taints = [{"key": k, "value": v, "effect": e} for k, v, e in (node_group.taints if node_group else ())]
     stamp = created.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -236,9 +241,10 @@ def node_manifest(cluster: ClusterPlan, *, name: str, instance_id: str, instance
                                    "message": "kubelet is posting ready status",
                                    "lastHeartbeatTime": stamp, "lastTransitionTime": stamp}],
                    "nodeInfo": {"machineID": machine_id, "systemUUID": f"ec2{machine_id[3:8]}-{machine_id[8:12]}",
-                                "bootID": machine_id[::-1], "kernelVersion": "6.1.119-129.201.amzn2023.x86_64",
+                                "bootID": machine_id[::-1],
+                                "kernelVersion": "6.1.119-129.201.amzn2023." + ("aarch64" if arch == "arm64" else "x86_64"),
                                 "kubeletVersion": KUBELET_VERSION, "kubeProxyVersion": KUBELET_VERSION,
-                                "operatingSystem": "linux", "architecture": "amd64",
+                                "operatingSystem": "linux", "architecture": arch,
                                 "osImage": "Amazon Linux 2023.6.20241212",
                                 "containerRuntimeVersion": "containerd://1.7.23"}},
     }

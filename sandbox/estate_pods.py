@@ -18,10 +18,10 @@ from typing import Any
 
 from engines.quantity import parse_bytes, parse_cpu
 from engines.snapshot import ClusterState
-from sandbox import k8s_handlers
 from sandbox.estate import REGION, ZONES, ClusterPlan, NodePlan
 from sandbox.estate_k8s import PVC_ZONES, kube_system, load_app, namespaces, node_manifest, persistent_volumes, policies
 from sandbox.k8s_reconciler import node_matches, pod_requests, template_hash, tolerates
+from sandbox.k8s_selectors import pdb_status
 
 Obj = dict[str, Any]
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # the API server's random-suffix alphabet
@@ -229,7 +229,7 @@ def cluster_objects(cluster: ClusterPlan, nodes: list[NodePlan], instance_ids: M
         _set_status(workload, mine, len(wanted))
     for pdb in (o for o in extra if o["kind"] == "PodDisruptionBudget"):
         ns_pods = [p for p in pods if p["metadata"]["namespace"] == pdb["metadata"]["namespace"]]
-        pdb["status"] = k8s_handlers.pdb_status(pdb, ns_pods)
+        pdb["status"] = pdb_status(pdb, ns_pods)
     return [*namespaces(cluster), *node_objs, *workloads, *extra, *replica_sets, *pods, *events]
 
 

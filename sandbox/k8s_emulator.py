@@ -1,10 +1,15 @@
 """A local Kubernetes API server for the sandbox, the demo and the tests.
 
-`LocalKubernetes` runs kmock's emulator (extended in sandbox.k8s_handlers) behind an aiohttp
-server on 127.0.0.1, with the controllers/scheduler of sandbox.k8s_reconciler, all on one
-asyncio loop in a daemon thread, so synchronous code (the official `kubernetes` client, the
+`LocalKubernetes` runs the API of sandbox.k8s_handlers (objects with resourceVersions, the
+three patch types, scale/eviction subresources, watches; discovery from kmock) behind an
+aiohttp server on 127.0.0.1, with the controllers/scheduler of sandbox.k8s_reconciler, all on
+one asyncio loop in a daemon thread, so synchronous code (the official `kubernetes` client, the
 CloudOptim app, pytest) talks to it over real HTTP. One instance is one cluster; several can
 run side by side. Used by the sandbox launcher, the demo and tests/sandbox.
+
+Node sources (`register_node_source`, e.g. EC2 instances) join as NotReady nodes that turn
+Ready `node_join_delay` seconds (default 2) after their machine is first seen; see
+sandbox.k8s_nodes for the whole lifecycle.
 """
 
 from __future__ import annotations
@@ -18,19 +23,19 @@ import pathlib
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Coroutine, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
 
 import aiohttp.web
-import kmock
 import kubernetes.client
 import yaml
 
 from engines.quantity import parse_bytes as parse_memory
 from engines.quantity import parse_cpu
-from sandbox import k8s_handlers as h
-from sandbox.k8s_reconciler import MANAGED_BY_SOURCE, Reconciler
+from sandbox.k8s_handlers import SandboxEmulator
+from sandbox.k8s_reconciler import MANAGED_BY_SOURCE, NodeSource, Reconciler
+from sandbox.k8s_store import NAMESPACES
 
 __all__ = ["MANAGED_BY_SOURCE", "LocalKubernetes", "parse_cpu", "parse_memory"]
 
@@ -45,15 +50,17 @@ class LocalKubernetes:
     """Context manager + start()/stop(); `url` is valid while started."""
 
     def __init__(self, *, port: int = 0, reconcile_interval: float = 0.5, node_join_delay: float = 2.0) -> None:
+        """`node_join_delay`: seconds from a node source's machine first being seen to its Node
+        being Ready (it is registered NotReady meanwhile); 0 registers it Ready at once."""
         self._port = port
         self._interval = reconcile_interval
         self._join_delay = node_join_delay
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
-        self._emu: h.SandboxEmulator | None = None
+        self._emu: SandboxEmulator | None = None
         self._reconciler: Reconciler | None = None
-        self._sources: list[Callable[[], list[dict[str, Any]]]] = []
+        self._sources: list[NodeSource] = []
         self._error: BaseException | None = None
         self.url = ""
 
@@ -100,9 +107,7 @@ class LocalKubernetes:
             ready.set()
 
     async def _serve(self, ready: threading.Event) -> None:
-        async with h.SandboxEmulator() as emu:
-            # load_path rather than load_bundled(): the latter warns about a deprecated importlib call.
-            emu.resources.load_path(pathlib.Path(kmock.__file__).parent / "_internal" / "resources.json.gz")
+        async with SandboxEmulator() as emu:
             # Not kmock.Server: its DNS interceptor swaps a process-global aiohttp hook and must be
             # exited in LIFO order, which clusters stopped in any order from other threads break.
             runner = aiohttp.web.ServerRunner(aiohttp.web.Server(emu, access_log=None), handle_signals=False,
@@ -116,7 +121,7 @@ class LocalKubernetes:
                 for fn in self._sources:
                     reconciler.add_node_source(fn)
                 for namespace in ("default", "kube-system"):
-                    await emu.store(h.NAMESPACES, None, namespace, _namespace(namespace))
+                    emu.put(NAMESPACES, None, namespace, _namespace(namespace))
                 task = asyncio.create_task(reconciler.run(), name="local-kubernetes-reconciler")
                 self._loop, self._stop_event = asyncio.get_running_loop(), asyncio.Event()
                 self._emu, self._reconciler = emu, reconciler
@@ -182,12 +187,16 @@ class LocalKubernetes:
                 res, namespaced = emu.kind_info(str(obj["apiVersion"]), str(obj["kind"]))
                 meta = obj["metadata"]
                 namespace = (meta.get("namespace") or "default") if namespaced else None
-                if namespace and not emu.exists(h.NAMESPACES, None, namespace):
-                    await emu.store(h.NAMESPACES, None, namespace, _namespace(namespace))
-                await emu.store(res, namespace, str(meta["name"]), obj)
+                if namespace and not emu.exists(NAMESPACES, None, namespace):
+                    emu.put(NAMESPACES, None, namespace, _namespace(namespace))
+                emu.put(res, namespace, str(meta["name"]), obj)
 
-    def register_node_source(self, fn: Callable[[], list[dict[str, Any]]]) -> None:
-        """Register a callable returning the node manifests that should exist (run in a worker thread)."""
+    def register_node_source(self, fn: NodeSource) -> None:
+        """Register a callable returning the node manifests that should exist (run in a worker thread).
+
+        A manifest whose Ready condition is not "True" means its machine's kubelet is down (the
+        Node goes NotReady); a node missing from a source that answered is removed.
+        """
         self._sources.append(fn)  # kept for a restart of this instance
         if self._reconciler is not None and self._loop is not None:
             self._loop.call_soon_threadsafe(self._reconciler.add_node_source, fn)

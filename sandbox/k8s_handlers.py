@@ -1,251 +1,228 @@
-"""HTTP-side additions to kmock's Kubernetes emulator for the local sandbox cluster.
+"""Request handling of the local Kubernetes API, on the object store of sandbox.k8s_store.
 
-`SandboxEmulator` extends the object store `sandbox.k8s_store.SandboxStore` (itself a
-`kmock.KubernetesEmulator`) with what the official client and CloudOptim need but kmock 0.8
-lacks: label/field selectors (sandbox.k8s_selectors) and limit/continue pagination on every
-list, the pod eviction subresource honouring PodDisruptionBudgets, PUT (replace), the
-autoscaling/v1 Scale subresource, and server-side defaults (uid, namespace,
-creationTimestamp) on create. The store's `store`/`merge`/`remove` let the reconciler mutate
-objects the same way API calls do (watch events included).
-Used by sandbox.k8s_emulator (LocalKubernetes) and the reconciler modules. The names that
-moved to sandbox.k8s_store and sandbox.k8s_selectors are re-exported here.
+`SandboxEmulator` is the aiohttp handler of one local cluster. It serves object URLs itself
+(parsed by sandbox.k8s_http): list with label/field selectors and limit/continue pages; get;
+create with server-side defaults (uid, creationTimestamp, generateName) and AlreadyExists;
+replace (PUT) and patch (the three content types of sandbox.k8s_patch), where a
+metadata.resourceVersion other than the current one gets 409 Conflict, writes to an object
+leave its status alone and writes to /status touch nothing else; delete (finalizers,
+preconditions, dry run; a namespace's objects go with it); the scale and eviction
+subresources (sandbox.k8s_subresources) and watches (sandbox.k8s_watch). Discovery URLs go to
+kmock through sandbox.k8s_kmock_adapter. Used by sandbox.k8s_emulator (LocalKubernetes), whose
+reconciler writes through the same store. Not emulated: server-side apply (415), the
+Orphan propagation policy (dependents always go, in the background).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
-import math
-import re
-from collections.abc import AsyncGenerator, AsyncIterator
+import uuid
+from types import TracebackType
 from typing import Any
 
 import aiohttp.web
-import kmock
-from typing_extensions import override
 
-from sandbox.k8s_selectors import (
-    FieldRequirement,
-    Requirement,
-    fields_match,
-    is_terminating,
-    labels_match,
-    labels_of,
-    parse_field_selector,
-    parse_label_selector,
-    pdb_selects,
-    pdb_status,
-    selector_requirements,
+from sandbox.k8s_http import (
+    ApiError,
+    ApiRequest,
+    already_exists,
+    bad_request,
+    conflict,
+    details_of,
+    invalid,
+    json_reply,
+    no_such_resource,
+    not_found,
+    parse_request,
+    status_body,
 )
-from sandbox.k8s_store import (
-    DAEMONSETS,
-    DEPLOYMENTS,
-    NAMESPACES,
-    NODES,
-    PDBS,
-    PODS,
-    REPLICASETS,
-    STATEFULSETS,
-    SandboxStore,
-    apply_defaults,
-    now_iso,
-)
+from sandbox.k8s_kmock_adapter import DiscoveryServer, ResourceType
+from sandbox.k8s_patch import apply_patch
+from sandbox.k8s_selectors import fields_match, labels_match, labels_of, parse_field_selector, parse_label_selector
+from sandbox.k8s_store import NAMESPACES, PODS, SandboxStore
+from sandbox.k8s_subresources import SCALABLE, serve_eviction, serve_scale
+from sandbox.k8s_watch import serve_watch
 
-__all__ = [
-    "DAEMONSETS", "DEPLOYMENTS", "NAMESPACES", "NODES", "PDBS", "PODS", "REPLICASETS", "STATEFULSETS",
-    "FieldRequirement", "Requirement", "SandboxEmulator", "fields_match", "is_terminating", "labels_match",
-    "labels_of", "now_iso", "parse_field_selector", "parse_label_selector", "pdb_selects", "pdb_status",
-    "selector_requirements", "status_body",
-]
+__all__ = ["SandboxEmulator", "status_body"]
 
 log = logging.getLogger(__name__)
 
-_NAMESPACE_PATH = re.compile(r"^/api/v1/namespaces(/[^/]+(?:/(?:status|finalize))?)?/?$")
-_SCALABLE = ("deployments", "replicasets", "statefulsets")
-# kmock keeps every request and error forever (for test assertions); a long demo must not grow.
-_REQUEST_LOG_MAX = 2000
+_SERVER_OWNED_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
+_UNDELETABLE_NAMESPACES = ("default", "kube-system", "kube-public")
 
 
-def status_body(code: int, reason: str, message: str, *, success: bool = False) -> dict[str, Any]:
-    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success" if success else "Failure",
-            "reason": reason, "code": code, "message": message}
-    return {key: value for key, value in body.items() if value != ""}
-
-
-def _status_response(code: int, reason: str, message: str, *, success: bool = False) -> aiohttp.web.Response:
-    return aiohttp.web.json_response(status_body(code, reason, message, success=success), status=code)
+def _method_not_allowed() -> ApiError:
+    return ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
 
 class SandboxEmulator(SandboxStore):
-    """The store of sandbox.k8s_store plus the request handling described in the module docstring."""
+    """The store plus the request handling described in the module docstring; enter it to serve."""
 
-    # --- request handling ----------------------------------------------------------------
-    @override
-    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
-        # kmock's URL parser reads "/api/v1/namespaces[/NAME]" as a namespace prefix (and
-        # crashes on the bare list); an empty namespace segment makes it parse as a resource.
-        match = _NAMESPACE_PATH.match(raw_request.path)
-        if match:
-            url = raw_request.rel_url.with_path(f"/api/v1/namespaces//namespaces{match.group(1) or ''}")
-            raw_request = raw_request.clone(rel_url=url)
-        return await super().__call__(raw_request)
+    def __init__(self) -> None:
+        super().__init__()
+        self._discovery = DiscoveryServer()
 
-    @override
-    async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
-        if request.namespace == "":  # see __call__: namespaces are cluster-scoped
-            # In place, not attrs.evolve(): kmock matches reactions by the logged request's identity.
-            object.__setattr__(request, "namespace", None)
+    async def __aenter__(self) -> SandboxEmulator:
+        await self._discovery.__aenter__()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self._discovery.__aexit__(exc_type, exc, tb)
+
+    async def __call__(self, raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        req = await parse_request(raw)
+        if req is None:
+            return await self._discovery(raw)
         try:
-            if request.resource is not None and request.name is not None:
-                if request.resource == PODS and request.subresource == "eviction":
-                    return await self._serve_eviction(request)
-                if request.subresource == "scale" and request.resource.plural in _SCALABLE:
-                    return await self._serve_scale(request)
-                if request.method == kmock.method.PUT and request.subresource in (None, "status"):
-                    return await self._serve_replace(request)
-            if (request.action == kmock.action.CREATE and request.resource is not None
-                    and isinstance(request.data, dict) and not request.subresource):
-                meta = request.data.setdefault("metadata", {})
-                if isinstance(meta, dict):
-                    apply_defaults(meta, request.namespace or meta.get("namespace"), meta.get("name"))
-                request.data.update(self._type_fields(request.resource, request.data))
-            return await super()._handle(request)
-        finally:
-            if len(self._requests) > _REQUEST_LOG_MAX:
-                del self._requests[: -_REQUEST_LOG_MAX // 2]
-            logs: list[list[Any]] = [payload._requests for payload in self._payloads]
-            for log_list in [*logs, *self._errors]:  # errors too: kmock keeps every 404 as one
-                if len(log_list) > _REQUEST_LOG_MAX:
-                    del log_list[: -_REQUEST_LOG_MAX // 2]
+            rtype = self.catalogue.get(req.resource)
+            if rtype is None or (req.namespace is not None and not rtype.namespaced) or (
+                    rtype.namespaced and req.namespace is None and req.verb not in ("list", "watch")) or (
+                    req.subresource is not None and req.subresource not in rtype.subresources):
+                raise no_such_resource()
+            if req.verb == "watch":
+                return await serve_watch(self, req, raw)
+            code, body = self._dispatch(req, rtype)
+            return json_reply(body, code)
+        except ApiError as exc:
+            return json_reply(exc.body(), exc.code)
+        except Exception as exc:  # a bug here must reach the client as a Status, not a dropped connection
+            log.exception("%s %s failed", raw.method, raw.path)
+            return json_reply(status_body(500, "InternalError", f"Internal error occurred: {exc}"), 500)
 
-    @override
-    async def _serve_list(self, request: kmock.Request) -> kmock.Payload:
-        if request.resource not in self._get_resources():
-            raise kmock.KubernetesResourceNotFoundError()
-        params = request.params
+    def _dispatch(self, req: ApiRequest, rtype: ResourceType) -> tuple[int, dict[str, Any]]:
+        sub, verb = req.subresource, req.verb
+        if sub == "scale" and req.resource.plural in SCALABLE:
+            return serve_scale(self, req)
+        if sub == "eviction" and req.resource == PODS and verb == "create":
+            return serve_eviction(self, req)
+        if sub not in (None, "status"):
+            raise _method_not_allowed()
+        if verb == "list" and sub is None:
+            return 200, self._list(req, rtype)
+        if verb == "get":
+            return 200, self._current(req)
+        if verb == "create" and sub is None:
+            return 201, self._create(req, rtype)
+        if verb == "update":
+            return 200, self._update(req, rtype, req.json_object())
+        if verb == "patch":
+            return 200, self._update(req, rtype, apply_patch(req.content_type, rtype.kind, self._current(req),
+                                                             req.json()))
+        if verb == "delete" and sub is None:
+            return 200, self._delete(req)
+        if verb == "deletecollection" and sub is None:
+            gone = self._list(req, rtype)  # the selected objects, as they were before deletion
+            if not req.dry_run:
+                for obj in gone["items"]:
+                    self.remove(req.resource, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+            return 200, gone
+        raise _method_not_allowed()
+
+    def _current(self, req: ApiRequest) -> dict[str, Any]:
+        obj = self.get(req.resource, req.namespace, str(req.name))
+        if obj is None:
+            raise not_found(req.resource, str(req.name))
+        return obj
+
+    def _list(self, req: ApiRequest, rtype: ResourceType) -> dict[str, Any]:
+        params = req.params
         try:
             labels = parse_label_selector(params.get("labelSelector", ""))
             fields = parse_field_selector(params.get("fieldSelector", ""))
             limit = int(params.get("limit") or 0)
             after = _decode_continue(params["continue"]) if params.get("continue") else None
         except ValueError as exc:
-            raise kmock.KubernetesError(status=400, reason="BadRequest", message=str(exc),
-                                        details={"causes": [{"message": str(exc)}]}) from exc
-        async with self._lock:
-            rows = [(ns or "", name, obj.raw) for (res, ns, name), obj in self._objects.items()
-                    if res == request.resource and not obj.deleted
-                    and (request.namespace is None or ns == request.namespace)]
-        rows.sort(key=lambda row: (row[0], row[1]))
+            raise bad_request(str(exc)) from exc
+        rows = sorted(((obj["metadata"].get("namespace") or "", obj["metadata"]["name"], obj)
+                       for obj in self.live(req.resource, req.namespace)), key=lambda row: (row[0], row[1]))
         matched = [row for row in rows
                    if (after is None or (row[0], row[1]) > after)
-                   and labels_match(labels, labels_of(row[2]))
-                   and fields_match(fields, row[2], row[0])]
+                   and labels_match(labels, labels_of(row[2])) and fields_match(fields, row[2], row[0])]
         page = matched[:limit] if limit > 0 else matched
-        metadata: dict[str, Any] = {"resourceVersion": "1"}
+        metadata: dict[str, Any] = {"resourceVersion": self.resource_version}
         if len(page) < len(matched):
             metadata["continue"] = _encode_continue(page[-1][0], page[-1][1])
             metadata["remainingItemCount"] = len(matched) - len(page)
-        res = request.resource
-        kind = self.resources[res].kind if res in self.resources else None
-        return {"apiVersion": f"{res.group}/{res.version}".lstrip("/"), "kind": f"{kind or 'Object'}List",
-                "metadata": metadata, "items": [row[2] for row in page]}
+        return {"apiVersion": req.resource.api_version, "kind": f"{rtype.kind}List", "metadata": metadata,
+                "items": [row[2] for row in page]}
 
-    @override
-    async def _serve_watch(self, request: kmock.Request) -> AsyncIterator[kmock.Payload]:
-        # kmock ignores timeoutSeconds (a client watch would never end) and the selectors.
-        labels = parse_label_selector(request.params.get("labelSelector", ""))
-        fields = parse_field_selector(request.params.get("fieldSelector", ""))
-        timeout = float(request.params.get("timeoutSeconds") or 0)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout if timeout > 0 else math.inf
-        stream = aiter(super()._serve_watch(request))
-        try:
-            while True:
-                try:
-                    event = await asyncio.wait_for(anext(stream), None if deadline == math.inf
-                                                   else max(0.0, deadline - loop.time()))
-                except (TimeoutError, StopAsyncIteration):
-                    return
-                obj = event.get("object") if isinstance(event, dict) else None
-                if isinstance(obj, dict):
-                    ns = (obj.get("metadata") or {}).get("namespace") or ""
-                    if not (labels_match(labels, labels_of(obj)) and fields_match(fields, obj, ns)):
-                        continue
-                yield event
-        finally:
-            if isinstance(stream, AsyncGenerator):  # release kmock's bus subscription now
-                await stream.aclose()
+    def _create(self, req: ApiRequest, rtype: ResourceType) -> dict[str, Any]:
+        res, body = req.resource, req.json_object()
+        meta = body["metadata"] = dict(body["metadata"]) if isinstance(body.get("metadata"), dict) else {}
+        ns = req.namespace
+        if ns and meta.get("namespace") not in (None, "", ns):
+            raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+        if ns and self.get(NAMESPACES, None, ns) is None:
+            raise not_found(NAMESPACES, ns)
+        if meta.get("resourceVersion"):
+            raise bad_request("resourceVersion should not be set on objects to be created")
+        while not meta.get("name") and meta.get("generateName"):
+            candidate = f"{meta['generateName']}{uuid.uuid4().hex[:5]}"
+            meta["name"] = None if self.exists(res, ns, candidate) else candidate
+        name = meta.get("name")
+        if not isinstance(name, str) or not name:
+            raise invalid(rtype, "", "metadata.name", "Required value: name or generateName is required")
+        if self.get(res, ns, name) is not None:
+            raise already_exists(res, name)
+        if req.dry_run:
+            return {**body, **self.type_fields(res, body)}
+        return self.put(res, ns, name, body)
 
-    async def _serve_replace(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
-        assert request.resource is not None and request.name is not None
-        if not isinstance(request.data, dict):
-            return _status_response(400, "BadRequest", "body must be an object")
-        async with self._lock:
-            key = (request.resource, request.namespace, request.name)
-            if key not in self._objects or self._objects[key].deleted:
-                raise kmock.KubernetesObjectNotFoundError()
-            body = request.data
-            if request.subresource == "status":  # replacing status must not touch spec/metadata
-                body = {**self._objects[key].raw, "status": request.data.get("status")}
-            await self._store_locked(request.resource, request.namespace, request.name, body)
-            return aiohttp.web.json_response(self._objects[key].raw)
+    def _update(self, req: ApiRequest, rtype: ResourceType, body: dict[str, Any]) -> dict[str, Any]:
+        """PUT and PATCH alike: `body` is the whole new object as the client wants it."""
+        res, ns, name = req.resource, req.namespace, str(req.name)
+        current = self._current(req)
+        raw_meta = body.get("metadata")
+        meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
+        if meta.get("name") not in (None, name):
+            raise bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
+        if ns and meta.get("namespace") not in (None, "", ns):
+            raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+        old_meta = current["metadata"]
+        if meta.get("resourceVersion") and str(meta["resourceVersion"]) != old_meta["resourceVersion"]:
+            raise conflict(res, name)
+        if meta.get("uid") and meta["uid"] != old_meta.get("uid"):
+            raise conflict(res, name, f"Precondition failed: UID in precondition: {meta['uid']}, "
+                                      f"UID in object meta: {old_meta.get('uid')}")
+        if req.subresource == "status":  # the status writer (a controller) owns nothing else
+            new = {key: value for key, value in current.items() if key != "status"}
+            if body.get("status") is not None:
+                new["status"] = body["status"]
+        else:
+            new = {key: value for key, value in body.items() if key != "status"}
+            status = current.get("status") if "status" in rtype.subresources else body.get("status")
+            if status is not None:
+                new["status"] = status
+            new["metadata"] = {k: v for k, v in meta.items() if k not in _SERVER_OWNED_META}
+            new["metadata"].update({k: old_meta[k] for k in _SERVER_OWNED_META if k in old_meta})
+        if req.dry_run:
+            return {**new, **self.type_fields(res, new)}
+        return self.put(res, ns, name, new)
 
-    async def _serve_scale(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
-        # kmock would merge the whole Scale body (kind: Scale included) into the workload.
-        assert request.resource is not None and request.name is not None
-        key = (request.resource, request.namespace, request.name)
-        if request.method in (kmock.method.PATCH, kmock.method.PUT):
-            replicas = ((request.data or {}).get("spec") or {}).get("replicas")
-            if not isinstance(replicas, int) or replicas < 0:
-                return _status_response(422, "Invalid", "spec.replicas must be a non-negative integer")
-            if not await self.merge(request.resource, request.namespace, request.name,
-                                    {"spec": {"replicas": replicas}}):
-                raise kmock.KubernetesObjectNotFoundError()
-        elif request.method != kmock.method.GET:
-            raise kmock.KubernetesEndpointNotFoundError()
-        if key not in self._objects or self._objects[key].deleted:
-            raise kmock.KubernetesObjectNotFoundError()
-        obj = self._objects[key].raw
-        meta = obj.get("metadata") or {}
-        selector = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-        return aiohttp.web.json_response({
-            "apiVersion": "autoscaling/v1", "kind": "Scale",
-            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "creationTimestamp") if k in meta},
-            "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 1)},
-            "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
-                       "selector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))},
-        })
-
-    async def _serve_eviction(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
-        ns, name = request.namespace, request.name
-        assert name is not None
-        data = request.data if isinstance(request.data, dict) else {}
-        dry_run = "All" in ((data.get("deleteOptions") or {}).get("dryRun") or [])
-        async with self._lock:
-            if not self.exists(PODS, ns, name):
-                return _status_response(404, "NotFound", f'pods "{name}" not found')
-            pod = self._objects[PODS, ns, name].raw
-            pods = self.live(PODS, ns)
-            budgets = [pdb for pdb in self.live(PDBS, ns) if pdb_selects(pdb, pod)]
-            # Like the real API: pods that are not running (or already going) skip the budget check.
-            phase = (pod.get("status") or {}).get("phase")
-            if not is_terminating(pod) and phase not in ("Pending", "Succeeded", "Failed"):
-                for pdb in budgets:
-                    if pdb_status(pdb, pods)["disruptionsAllowed"] <= 0:
-                        return _status_response(
-                            429, "TooManyRequests",
-                            "Cannot evict pod as it would violate the pod's disruption budget.")
-            if not dry_run:
-                await self._remove_locked(PODS, ns, name)
-                remaining = self.live(PODS, ns)
-                for pdb in budgets:  # readers see the spent budget before the next reconcile pass
-                    pdb_name = pdb["metadata"]["name"]
-                    self._objects[PDBS, ns, pdb_name].patch({"status": pdb_status(pdb, remaining)})
-                    await self._buses[PDBS].put({"type": "MODIFIED", "object": self._objects[PDBS, ns, pdb_name].raw})
-        log.info("evicted pod %s/%s%s", ns, name, " (dry run)" if dry_run else "")
-        return _status_response(201, "", "", success=True)
+    def _delete(self, req: ApiRequest) -> dict[str, Any]:
+        res, ns, name = req.resource, req.namespace, str(req.name)
+        current = self._current(req)
+        options = req.json()
+        options = options if isinstance(options, dict) else {}
+        uid, version = current["metadata"].get("uid"), current["metadata"]["resourceVersion"]
+        pre = options.get("preconditions") or {}
+        if pre.get("uid") and pre["uid"] != uid:
+            raise conflict(res, name, f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {uid}")
+        if pre.get("resourceVersion") and str(pre["resourceVersion"]) != version:
+            raise conflict(res, name, f"Precondition failed: ResourceVersion in precondition: "
+                                      f"{pre['resourceVersion']}, ResourceVersion in object meta: {version}")
+        if res == NAMESPACES and name in _UNDELETABLE_NAMESPACES:
+            raise ApiError(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                           details_of(res, name))
+        dry_run = req.dry_run or "All" in (options.get("dryRun") or [])
+        final = current if dry_run else self.remove(res, ns, name)
+        if final is not None and (res == PODS or final["metadata"].get("finalizers")):
+            return final  # pods, and objects finalizers still hold, come back as objects
+        log.info("deleted %s %s", res.qualified, f"{ns}/{name}" if ns else name)
+        return status_body(200, "", "", success=True, details=details_of(res, name, uid=uid))
 
 
 def _encode_continue(namespace: str, name: str) -> str:

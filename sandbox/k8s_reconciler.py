@@ -1,34 +1,32 @@
 """The controllers and scheduler that make the local sandbox cluster behave like a real one.
 
 `Reconciler.run()` is an asyncio task on the emulator's loop (started by
-sandbox.k8s_emulator.LocalKubernetes). Every pass it: joins/removes nodes from registered
-node sources, marks nodes Ready like a kubelet, garbage-collects pods whose node or owner is
-gone, reconciles Deployments -> ReplicaSets -> Pods, StatefulSets and DaemonSets, schedules
-pending pods on nodes that are ready, cordon-free, tolerated, matching and have room, and
-refreshes workload and PodDisruptionBudget statuses. Writes happen only when something
-changed, so kmock's per-object history does not grow on a quiet cluster. A malformed object
-is logged once and skipped; it never stops the loop.
+sandbox.k8s_emulator.LocalKubernetes). Every pass it: registers, readies and removes nodes of
+the registered node sources and plays their kubelets (sandbox.k8s_nodes), garbage-collects pods
+whose node or owner is gone, reconciles Deployments -> ReplicaSets -> Pods, StatefulSets and
+DaemonSets, schedules pending pods on nodes that are ready, cordon-free, tolerated, matching
+and have room, and refreshes workload and PodDisruptionBudget statuses. Writes happen only
+when something changed, so resourceVersions stay put and watches stay silent on a quiet
+cluster. A malformed object is logged once and skipped; it never stops the loop.
 Seeders: seed workloads and nodes; workload pods are created here. Pods seeded with
 spec.nodeName and status are left alone (unless their node does not exist).
-The steps live in mixins: sandbox.k8s_workloads (workloads, statuses) and
-sandbox.k8s_scheduling (scheduler, kubelet, node fit checks) on sandbox.k8s_reconciler_base
-(caches, writes); this module keeps the pass itself, nodes and garbage collection, and
-re-exports the helpers other modules import from here.
+The steps live in mixins: sandbox.k8s_nodes (node lifecycle), sandbox.k8s_workloads
+(workloads, statuses) and sandbox.k8s_scheduling (scheduler, kubelet, node fit checks) on
+sandbox.k8s_reconciler_base (caches, writes); this module keeps the pass itself and garbage
+collection, and re-exports the helpers other modules import from here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
+import collections
 import functools
 import logging
-from collections.abc import Callable
-from typing import Any
 
-from sandbox import k8s_handlers as h
+from sandbox.k8s_nodes import MANAGED_BY_SOURCE, NodeLifecycle, NodeSource
 from sandbox.k8s_reconciler_base import controller_ref, owned_by
 from sandbox.k8s_scheduling import Scheduler, node_matches, node_ready, pod_ready, pod_requests, tolerates
-from sandbox.k8s_store import DAEMONSETS, DEPLOYMENTS, NODES, PDBS, PODS, REPLICASETS, STATEFULSETS, now_iso
+from sandbox.k8s_store import DAEMONSETS, DEPLOYMENTS, NODES, PDBS, PODS, REPLICASETS, STATEFULSETS, SandboxStore
 from sandbox.k8s_workloads import WorkloadControllers, template_hash
 
 __all__ = [
@@ -38,27 +36,20 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MANAGED_BY_SOURCE = "cloudoptim.io/managed-by-source"
-NodeSource = Callable[[], list[dict[str, Any]]]
 _OWNERS = {"Deployment": DEPLOYMENTS, "ReplicaSet": REPLICASETS,
            "StatefulSet": STATEFULSETS, "DaemonSet": DAEMONSETS}
 
 
-class Reconciler(WorkloadControllers, Scheduler):
+class Reconciler(WorkloadControllers, Scheduler, NodeLifecycle):
     """One per cluster; see the module docstring. `passes` counts completed passes."""
 
-    def __init__(self, emu: h.SandboxEmulator, *, interval: float, node_join_delay: float) -> None:
+    def __init__(self, emu: SandboxStore, *, interval: float, node_join_delay: float) -> None:
         super().__init__(emu)
-        self.interval, self.node_join_delay = interval, node_join_delay
+        self._init_nodes(node_join_delay)
+        self.interval = interval
         self.passes = 0
         self.pass_lock = asyncio.Lock()  # LocalKubernetes.put() takes it so seeding is atomic
-        self._sources: list[NodeSource] = []
-        self._first_seen: dict[str, float] = {}
         self._seen_owner_uids: set[str] = set()
-
-    def add_node_source(self, fn: NodeSource) -> None:
-        if fn not in self._sources:
-            self._sources.append(fn)
 
     async def run(self) -> None:
         while True:
@@ -74,7 +65,6 @@ class Reconciler(WorkloadControllers, Scheduler):
             async with self.pass_lock:
                 self._cache.clear()  # HTTP clients may have changed anything since the last pass
                 self._index.clear()
-                self.emu.ensure_metadata()
                 if desired is not None:
                     await self._sync_nodes(*desired)
                 await self._each("node", NODES, self._kubelet_node)
@@ -91,66 +81,6 @@ class Reconciler(WorkloadControllers, Scheduler):
         finally:
             self.passes += 1
 
-    # --- nodes -----------------------------------------------------------------------------
-    async def _poll_sources(self) -> tuple[dict[str, dict[str, Any]], bool] | None:
-        if not self._sources:
-            return None
-        desired: dict[str, dict[str, Any]] = {}
-        complete = True
-        for fn in list(self._sources):
-            try:
-                for manifest in await asyncio.to_thread(fn):
-                    desired[str(manifest["metadata"]["name"])] = manifest
-            except Exception as exc:
-                complete = False  # a failing source must not make its nodes vanish
-                if f"source {fn!r}: {exc}" not in self._warned:  # a down endpoint fails every pass
-                    self._warned.add(f"source {fn!r}: {exc}")
-                    log.warning("node source %r failed; its nodes are kept", fn, exc_info=True)
-        return desired, complete
-
-    async def _sync_nodes(self, desired: dict[str, dict[str, Any]], complete: bool) -> None:
-        now = asyncio.get_running_loop().time()
-        for name, manifest in desired.items():
-            if self.emu.exists(NODES, None, name):
-                self._first_seen.pop(name, None)
-            elif now - self._first_seen.setdefault(name, now) >= self.node_join_delay:
-                node = copy.deepcopy(manifest)
-                node.setdefault("apiVersion", "v1")
-                node.setdefault("kind", "Node")
-                node["metadata"].setdefault("annotations", {})[MANAGED_BY_SOURCE] = "true"
-                status = node.setdefault("status", {})
-                status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != "Ready"]
-                status["conditions"].append(self._ready_condition())
-                await self._store(NODES, None, name, node)
-                self._first_seen.pop(name, None)
-                log.info("node %s joined", name)
-        if not complete:
-            return
-        for name in [n for n in self._first_seen if n not in desired]:
-            del self._first_seen[name]
-        for node in self._live(NODES):
-            annotations = node["metadata"].get("annotations") or {}
-            if annotations.get(MANAGED_BY_SOURCE) == "true" and node["metadata"]["name"] not in desired:
-                await self._remove(NODES, None, node["metadata"]["name"])
-                log.info("node %s left (no longer in its source)", node["metadata"]["name"])
-
-    @staticmethod
-    def _ready_condition() -> dict[str, Any]:
-        now = now_iso()
-        return {"type": "Ready", "status": "True", "reason": "KubeletReady",
-                "message": "kubelet is posting ready status", "lastHeartbeatTime": now, "lastTransitionTime": now}
-
-    async def _kubelet_node(self, node: dict[str, Any]) -> None:
-        # A registered node without a Ready condition gets one, as its kubelet would post it.
-        status = node.get("status") or {}
-        patch: dict[str, Any] = {}
-        if not any(c.get("type") == "Ready" for c in status.get("conditions") or []):
-            patch["conditions"] = [*(status.get("conditions") or []), self._ready_condition()]
-        if "allocatable" not in status and "capacity" in status:
-            patch["allocatable"] = status["capacity"]
-        if patch:
-            await self._merge(NODES, None, node["metadata"]["name"], {"status": patch})
-
     async def _collect_garbage(self) -> None:
         live_uids = {str(o["metadata"].get("uid")) for res in _OWNERS.values() for o in self._live(res)}
         self._seen_owner_uids |= live_uids
@@ -164,3 +94,15 @@ class Reconciler(WorkloadControllers, Scheduler):
                         await self._remove(res, obj["metadata"].get("namespace"), obj["metadata"]["name"])
                 except Exception as exc:
                     self._warn("garbage collector", obj, exc)
+        # Pods bound to a node that is gone (deleted, or its machine terminated) are deleted, so
+        # their controllers recreate them elsewhere in this same pass.
+        nodes = {n["metadata"]["name"] for n in self._live(NODES)}
+        orphaned: collections.Counter[str] = collections.Counter()
+        for pod in self._live(PODS):
+            node_name = pod["spec"].get("nodeName")
+            if node_name and node_name not in nodes:
+                await self._remove(PODS, pod["metadata"].get("namespace"), pod["metadata"]["name"])
+                orphaned[str(node_name)] += 1
+        for node_name, count in sorted(orphaned.items()):
+            log.info("deleted %d pod(s) of node %s, which is gone", count, node_name)
+        self._unready &= {(str(p["metadata"].get("namespace")), str(p["metadata"]["name"])) for p in self._live(PODS)}

@@ -14,11 +14,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import kmock
-
-from sandbox import k8s_handlers as h
+from sandbox.k8s_kmock_adapter import Resource
 from sandbox.k8s_selectors import is_terminating
-from sandbox.k8s_store import PODS
+from sandbox.k8s_store import PODS, SandboxStore
 
 log = logging.getLogger("sandbox.k8s_reconciler")  # the reconciler's logger, as before the split
 
@@ -44,15 +42,16 @@ def is_alive(pod: dict[str, Any]) -> bool:
 class ReconcilerBase:
     """Caches and write helpers shared by the reconciler's controllers; see the module docstring."""
 
-    def __init__(self, emu: h.SandboxEmulator) -> None:
+    def __init__(self, emu: SandboxStore) -> None:
         self.emu = emu
         self._name_seq: collections.Counter[str] = collections.Counter()
         self._warned: set[str] = set()
+        self._unready: set[tuple[str, str]] = set()  # pods marked not ready because their node is NotReady
         # Per-pass read caches; every write through _store/_merge/_remove drops its resource.
-        self._cache: dict[tuple[kmock.resource, str | None], list[dict[str, Any]]] = {}
-        self._index: dict[kmock.resource, dict[tuple[str, str, str], list[dict[str, Any]]]] = {}
+        self._cache: dict[tuple[Resource, str | None], list[dict[str, Any]]] = {}
+        self._index: dict[Resource, dict[tuple[str, str, str], list[dict[str, Any]]]] = {}
 
-    def _live(self, res: kmock.resource, namespace: str | None = None) -> list[dict[str, Any]]:
+    def _live(self, res: Resource, namespace: str | None = None) -> list[dict[str, Any]]:
         if (res, namespace) in self._cache:
             return self._cache[res, namespace]
         if namespace is not None:
@@ -70,7 +69,7 @@ class ReconcilerBase:
                 self._warn("shape", obj, ValueError("metadata/spec/status must be objects"))
         return self._cache.setdefault((res, None), good)
 
-    def _owned(self, res: kmock.resource, kind: str, owner: dict[str, Any]) -> list[dict[str, Any]]:
+    def _owned(self, res: Resource, kind: str, owner: dict[str, Any]) -> list[dict[str, Any]]:
         # Indexed by controller reference: scanning all pods per workload is quadratic.
         if res not in self._index:
             index: dict[tuple[str, str, str], list[dict[str, Any]]] = collections.defaultdict(list)
@@ -82,24 +81,25 @@ class ReconcilerBase:
         key = (str(owner["metadata"].get("namespace")), kind, str(owner["metadata"]["name"]))
         return [obj for obj in self._index[res].get(key, []) if owned_by(obj, kind, owner)]
 
-    def _forget(self, res: kmock.resource) -> None:
+    def _forget(self, res: Resource) -> None:
         self._index.pop(res, None)
         for key in [key for key in self._cache if key[0] == res]:
             del self._cache[key]
 
-    async def _store(self, res: kmock.resource, ns: str | None, name: str, body: dict[str, Any]) -> None:
+    # Async although the store is synchronous: the steps stay free to await (a slow source) later.
+    async def _store(self, res: Resource, ns: str | None, name: str, body: dict[str, Any]) -> None:
         self._forget(res)
-        await self.emu.store(res, ns, name, body)
+        self.emu.put(res, ns, name, body)
 
-    async def _merge(self, res: kmock.resource, ns: str | None, name: str, patch: dict[str, Any]) -> None:
+    async def _merge(self, res: Resource, ns: str | None, name: str, patch: dict[str, Any]) -> None:
         self._forget(res)
-        await self.emu.merge(res, ns, name, patch)
+        self.emu.merge(res, ns, name, patch)
 
-    async def _remove(self, res: kmock.resource, ns: str | None, name: str) -> None:
+    async def _remove(self, res: Resource, ns: str | None, name: str) -> None:
         self._forget(res)
-        await self.emu.remove(res, ns, name)
+        self.emu.remove(res, ns, name)
 
-    async def _each(self, step: str, res: kmock.resource,
+    async def _each(self, step: str, res: Resource,
                     fn: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         for obj in self._live(res):
             try:

@@ -3,9 +3,9 @@
 Pure predicates: `pod_requests` (what a pod reserves), `node_ready`/`pod_ready`, `tolerates`
 (taints vs tolerations) and `node_matches` (nodeSelector + required nodeAffinity). The
 `Scheduler` mixin of sandbox.k8s_reconciler.Reconciler marks placed pods Running like a
-kubelet and bin-packs pending pods onto nodes that are ready, cordon-free, tolerated,
-matching and have room. The predicates are also used by sandbox.k8s_workloads (DaemonSets)
-and re-exported by sandbox.k8s_reconciler.
+kubelet (and not ready while their node is NotReady) and bin-packs pending pods onto nodes
+that are ready, cordon-free, tolerated, matching and have room. The predicates are also used
+by sandbox.k8s_workloads (DaemonSets) and re-exported by sandbox.k8s_reconciler.
 """
 
 from __future__ import annotations
@@ -97,8 +97,8 @@ class Scheduler(ReconcilerBase):
                 if not node_name:
                     if not is_terminating(pod):
                         pending.append(pod)
-                elif node_name not in nodes:  # its node is gone: the owner recreates it elsewhere
-                    await self._remove(PODS, meta["namespace"], meta["name"])
+                elif node_name not in nodes:  # the garbage collector deletes it next pass
+                    continue
                 elif (pod.get("status") or {}).get("phase") not in DONE_PHASES:
                     cpu, mem = pod_requests(pod)
                     used[node_name][0] += cpu
@@ -106,7 +106,9 @@ class Scheduler(ReconcilerBase):
                     used[node_name][2] += 1
                     if not (pod.get("status") or {}).get("phase"):
                         await self._merge(PODS, meta["namespace"], meta["name"],
-                                             {"status": self._running_status(pod, nodes[node_name])})
+                                          {"status": self._running_status(pod, nodes[node_name])})
+                    else:
+                        await self._follow_node_readiness(pod, nodes[node_name])
             except Exception as exc:
                 self._warn("kubelet", pod, exc)
         capacity: dict[str, tuple[float, float, int] | None] = {}
@@ -168,6 +170,23 @@ class Scheduler(ReconcilerBase):
         if current != [condition]:
             await self._merge(PODS, meta["namespace"], meta["name"], {"status": {
                 "phase": "Pending", "conditions": [{**condition, "lastTransitionTime": now_iso()}]}})
+
+    async def _follow_node_readiness(self, pod: dict[str, Any], node: dict[str, Any]) -> None:
+        # The node lifecycle controller marks the pods of a NotReady node not ready; the kubelet
+        # reports them ready again once it is back. Only pods marked here are flipped back.
+        meta, key = pod["metadata"], (str(pod["metadata"].get("namespace")), str(pod["metadata"]["name"]))
+        if node_ready(node) == (key not in self._unready):
+            return
+        if node_ready(node):
+            self._unready.discard(key)
+        elif pod_ready(pod):
+            self._unready.add(key)
+        else:
+            return  # not ready for its own reasons (a crash loop): nothing to mark
+        wanted = "True" if node_ready(node) else "False"
+        conditions = [c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") != "Ready"]
+        conditions.append({"type": "Ready", "status": wanted, "lastTransitionTime": now_iso()})
+        await self._merge(PODS, meta["namespace"], meta["name"], {"status": {"conditions": conditions}})
 
     @staticmethod
     def _running_status(pod: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:

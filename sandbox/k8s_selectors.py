@@ -2,8 +2,9 @@
 
 Parses and matches label selectors (string and structured LabelSelector/NodeSelectorTerm
 forms) and field selectors, and computes a PDB's status numbers over a namespace's pods.
-Used by sandbox.k8s_handlers (list/watch filtering, eviction) and the reconciler modules
-(sandbox.k8s_scheduling, sandbox.k8s_reconciler_base, sandbox.k8s_workloads).
+Used by sandbox.k8s_handlers and sandbox.k8s_watch (list/watch filtering), sandbox.k8s_subresources
+(eviction) and the reconciler modules (sandbox.k8s_scheduling, sandbox.k8s_reconciler_base,
+sandbox.k8s_workloads).
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def fields_match(reqs: list[FieldRequirement], obj: Mapping[str, Any], namespace
         for part in path.split("."):
             current = current.get(part) if isinstance(current, dict) else None
         if path == "metadata.namespace":
-            current = namespace  # kmock keys objects by the URL namespace, the body may omit it
+            current = namespace  # the store keys objects by the URL namespace, the body may omit it
         text = "" if current is None else str(current).lower() if isinstance(current, bool) else str(current)
         if (text == value) != equal:
             return False

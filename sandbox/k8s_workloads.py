@@ -14,8 +14,7 @@ import hashlib
 import json
 from typing import Any
 
-import kmock
-
+from sandbox.k8s_kmock_adapter import Resource
 from sandbox.k8s_reconciler_base import ReconcilerBase, is_alive
 from sandbox.k8s_scheduling import node_matches, node_ready, pod_ready, tolerates
 from sandbox.k8s_selectors import is_terminating, pdb_status
@@ -147,7 +146,7 @@ class WorkloadControllers(ReconcilerBase):
                              {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
 
     # --- statuses --------------------------------------------------------------------------
-    async def _refresh_status(self, kind: str, res: kmock.resource, obj: dict[str, Any]) -> None:
+    async def _refresh_status(self, kind: str, res: Resource, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
         ns = meta["namespace"]
         status: dict[str, Any]
@@ -177,6 +176,8 @@ class WorkloadControllers(ReconcilerBase):
             status = {"replicas": len(mine), "readyReplicas": ready, "availableReplicas": ready}
             status.update({"fullyLabeledReplicas": len(mine)} if kind == "ReplicaSet" else
                           {"currentReplicas": len(mine), "updatedReplicas": len(mine)})
+        if meta.get("generation") is not None:  # what a client waiting for a rollout compares
+            status["observedGeneration"] = meta["generation"]
         current = obj.get("status") or {}
         if any(current.get(key) != value for key, value in status.items()):
             await self._merge(res, ns, meta["name"], {"status": status})

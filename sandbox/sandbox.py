@@ -35,7 +35,11 @@ class ClusterInfo:
 
 
 class Sandbox:
-    """Start with `start()` or `with Sandbox(dir) as sb:`; all attributes are valid while started."""
+    """Start with `start()` or `with Sandbox(dir) as sb:`; all attributes are valid while started.
+
+    `node_join_delay` (seconds, default 2): an EC2 instance launched into a cluster registers as a
+    NotReady node on the next reconcile pass and turns Ready this long after it was first seen.
+    """
 
     def __init__(self, workdir: Path, *, seed: int = DEFAULT_SEED, now: datetime | None = None,
                  reconcile_interval: float = 0.5, node_join_delay: float = 2.0) -> None:

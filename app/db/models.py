@@ -1,5 +1,6 @@
-"""SQLModel tables for the estate and people: clusters, nodes, pod events, Spot warnings, users,
-uploaded engine modules and models, and stored snapshots.
+"""SQLModel tables for the estate and people: clusters, nodes, pod events, Spot warnings (and the
+queue messages that could not be read as one), users, uploaded engine modules and models, and
+stored snapshots.
 
 Tables are created only by Alembic migrations (app/migrations); `tables_recs.py` holds the
 recommendation/execution/savings side. Money is Decimal (NUMERIC), times are aware UTC.
@@ -11,9 +12,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, UniqueConstraint
+from sqlalchemy import BigInteger, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from app.db.states import SpotWarningStatus, check_in
 from app.db.types import JsonDoc, UtcDateTime, utcnow
 
 
@@ -72,7 +74,15 @@ class PodEvent(SQLModel, table=True):
 
 
 class SpotWarning(SQLModel, table=True):
+    """One EventBridge Spot warning (interruption notice or rebalance recommendation) and what the
+    worker did about it: cordon, launch a replacement, drain, each with its time, within the notice.
+
+    `handled_in_notice` is None until the handling ends; `feasibility` says in words whether the
+    replacement could be ready before `deadline_at`, `detail` keeps the step responses.
+    """
+
     __tablename__ = "spot_warnings"
+    __table_args__ = (check_in("status", SpotWarningStatus, "ck_spot_warnings_status"),)
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(unique=True, max_length=100, description="EventBridge event id")
@@ -84,9 +94,32 @@ class SpotWarning(SQLModel, table=True):
     instance_action: str | None = Field(default=None, max_length=40)
     event_time: datetime | None = Field(default=None, sa_type=UtcDateTime)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
-    status: str = Field(default="received", max_length=20, index=True)
+    status: str = Field(default=SpotWarningStatus.RECEIVED, max_length=20, index=True, description="a SpotWarningStatus")
     message: str = ""
     raw: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
+    node_name: str | None = Field(default=None, max_length=253)
+    deadline_at: datetime | None = Field(default=None, sa_type=UtcDateTime, description="when AWS takes the instance")
+    cordoned_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    replacement_launched_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    replacement_instance_id: str | None = Field(default=None, max_length=40)
+    drained_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    handled_in_notice: bool | None = None
+    feasibility: str | None = Field(default=None, sa_type=Text)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc, sa_column_kwargs={"server_default": "{}"})
+
+
+class QuarantinedMessage(SQLModel, table=True):
+    """A queue message that is no Spot warning CloudOptim can read (bad JSON, unknown shape): kept
+    with the reason and deleted from the queue, so it is neither lost nor received forever."""
+
+    __tablename__ = "quarantined_messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
+    queue_url: str = Field(default="", max_length=1000)
+    message_id: str = Field(default="", max_length=200)
+    reason: str = Field(default="", sa_type=Text)
+    body: str = Field(default="", sa_type=Text)
 
 
 class User(SQLModel, table=True):

@@ -1,7 +1,8 @@
 """The state machines stored in the database, one StrEnum each, and their CHECK constraints.
 
 Services, the worker and the pages compare against these members instead of bare strings; the
-schema (migration 0004) refuses any other value, so a typo cannot create a status no page shows.
+schema (migrations 0004 and 0005) refuses any other value, so a typo cannot create a status no
+page shows. A new member needs a migration that widens its CHECK constraint.
 """
 
 from __future__ import annotations
@@ -22,11 +23,47 @@ class RecStatus(StrEnum):
 
 
 class ExecutionState(StrEnum):
+    """queued (approved, waiting for the worker) -> running -> succeeded | failed | refused.
+
+    `refused`: the worker re-read the live state and did not act (a stale recommendation, a
+    guardrail or the disruption budget); nothing changed. `cancelled`: withdrawn while still
+    queued; a running execution cannot be cancelled (it finishes or fails, never stops halfway
+    on request). `rolled_back`: a succeeded apply whose rollback execution succeeded.
+    """
+
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     ROLLED_BACK = "rolled_back"
+    REFUSED = "refused"
+    CANCELLED = "cancelled"
+
+    @property
+    def active(self) -> bool:
+        """Queued or running: at most one such execution per fingerprint (a unique index)."""
+        return self in (ExecutionState.QUEUED, ExecutionState.RUNNING)
+
+
+class ExecutionKind(StrEnum):
+    """An execution applies a recommendation, or restores the pre-image of an earlier apply."""
+
+    APPLY = "apply"
+    ROLLBACK = "rollback"
+
+
+class SpotWarningStatus(StrEnum):
+    """received -> handling -> handled | failed; rebalance recommendations are only `recorded`.
+
+    `ignored`: a warning for an instance that is no node of a registered cluster, or a duplicate.
+    """
+
+    RECEIVED = "received"
+    HANDLING = "handling"
+    HANDLED = "handled"
+    FAILED = "failed"
+    RECORDED = "recorded"
+    IGNORED = "ignored"
 
 
 class ScanStatus(StrEnum):

@@ -14,10 +14,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from app.db.states import ExecutionState, RecStatus, ScanStatus, ScanTrigger, check_in
+from app.db.states import ExecutionKind, ExecutionState, RecStatus, ScanStatus, ScanTrigger, check_in
 from app.db.types import JsonDoc, UtcDateTime, utcnow
 
 
@@ -72,9 +72,26 @@ class Recommendation(SQLModel, table=True):
     last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
+# At most one queued or running execution per fingerprint: a double click, or two analysts
+# applying the same recommendation, meet this index and get the execution that won.
+ACTIVE_EXECUTION = "state IN ('queued', 'running')"
+
+
 class Execution(SQLModel, table=True):
+    """One apply (or rollback) of a recommendation: its state machine, plan, pre-image and steps.
+
+    `steps` lists {name, status, detail, at, response} as the worker recorded them (each also an
+    audit event); `owner` is the worker ("host:pid") running it; `reason` says in words why it
+    ended refused, failed or cancelled (`error` keeps the exception text).
+    """
+
     __tablename__ = "executions"
-    __table_args__ = (check_in("state", ExecutionState, "ck_executions_state"),)
+    __table_args__ = (
+        check_in("state", ExecutionState, "ck_executions_state"),
+        check_in("kind", ExecutionKind, "ck_executions_kind"),
+        Index("uq_executions_active_fingerprint", "fingerprint", unique=True,
+              sqlite_where=text(ACTIVE_EXECUTION), postgresql_where=text(ACTIVE_EXECUTION)),
+    )  # fmt: skip
 
     id: int | None = Field(default=None, primary_key=True)
     recommendation_id: int | None = Field(
@@ -82,14 +99,25 @@ class Execution(SQLModel, table=True):
     )
     cluster_id: int | None = Field(default=None, foreign_key="clusters.id", index=True, ondelete="SET NULL")
     cluster_name: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
+    # The recommendation's, kept when the recommendation row goes with its cluster.
+    fingerprint: str | None = Field(default=None, max_length=64, index=True)
+    target: str = Field(default="", max_length=500, sa_column_kwargs={"server_default": ""})
+    kind: str = Field(default=ExecutionKind.APPLY, max_length=20, sa_column_kwargs={"server_default": "apply"},
+                      description="an ExecutionKind")  # fmt: skip
+    rollback_of: int | None = Field(default=None, foreign_key="executions.id", ondelete="SET NULL")
     action_kind: str = Field(max_length=60)
     action: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
     state: str = Field(default=ExecutionState.QUEUED, max_length=20, index=True, description="an ExecutionState")
     requested_by: str = Field(default="", max_length=100)
+    approved_by: str | None = Field(default=None, max_length=100)
+    approved_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    owner: str | None = Field(default=None, max_length=100, description="worker host:pid running it")
     dry_run: bool = False
     pre_image: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
     plan: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
     result: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
+    steps: list[dict[str, Any]] = Field(default_factory=list, sa_type=JsonDoc, sa_column_kwargs={"server_default": "[]"})
+    reason: str | None = Field(default=None, sa_type=Text)
     error: str | None = None
     attempts: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)

@@ -90,6 +90,19 @@ def test_every_deployment_pod_becomes_running_within_the_deadline(sandbox: Sandb
         assert all(p.spec.node_name for p in pods)
 
 
+def test_a_settled_sandbox_cluster_writes_nothing_across_reconcile_passes(sandbox: Sandbox) -> None:
+    def versions() -> dict[str, Any]:
+        apis: dict[str, Any] = {name: kubernetes.client.CoreV1Api(kube.api_client()) for name, kube in sandbox.kube.items()}
+        return {name: api.list_namespace().metadata.resource_version for name, api in apis.items()}
+
+    for kube in sandbox.kube.values():
+        kube.wait_reconciled(passes=3)
+    settled = versions()
+    for kube in sandbox.kube.values():
+        kube.wait_reconciled(passes=3)
+    assert versions() == settled  # no status churn: watches stay silent, resourceVersions stay valid
+
+
 def test_oomkilled_pods_have_restarts_and_matching_events(core: Callable[[str], Any]) -> None:
     seen = []
     for cluster in CLUSTER_NAMES:
@@ -167,8 +180,9 @@ def test_a_newly_launched_instance_tagged_for_prod_east_joins_as_a_ready_node(
 
     def joined() -> Any:
         nodes = [n for n in api.list_node().items if n.spec.provider_id.endswith("/" + launched["InstanceId"])]
-        return nodes[0] if nodes else None
-    node = wait_until(joined, timeout=20)
+        ready = [n for n in nodes if [c.status for c in n.status.conditions if c.type == "Ready"] == ["True"]]
+        return ready[0] if ready else None
+    node = wait_until(joined, timeout=20)  # NotReady for the sandbox's join delay first
     assert node.metadata.name == launched["PrivateDnsName"]
     assert node.metadata.labels["node.kubernetes.io/instance-type"] == "m5.large"
     assert node.metadata.labels["topology.kubernetes.io/zone"] == "us-east-1b"

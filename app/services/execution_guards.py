@@ -1,0 +1,56 @@
+"""Guardrails from `Settings.executor` the worker checks before it lets an action change anything.
+
+Called by `background.execution_runner`: `namespace_refusals` before the action's own validate
+(no live state needed), `budget_refusal` after the plan (it knows how many nodes it disrupts).
+Both return `Refusal` values, so a refused execution says which namespace, pod or budget stopped it.
+The action's validate adds what only live state can tell (a stale target, a PDB, an opt-out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+from sqlalchemy import Engine
+
+from app.services.execution_views import ExecutionView
+from app.services.execution_worker import node_disruptions_since
+from executor.base import Plan, Refusal
+
+# Action kinds that cordon and drain a node (its pods restart elsewhere): the disruption budget.
+NODE_DISRUPTING = frozenset({"drain-and-remove-node", "replace-node-type", "move-to-spot"})
+BUDGET_WINDOW = timedelta(hours=1)
+
+
+def namespace_refusals(spec: BaseModel, protected: Collection[str]) -> list[Refusal]:
+    """The spec's namespace, or a pod it plans to move, in a protected namespace."""
+    protected = set(protected)
+    refusals = []
+    namespace = getattr(spec, "namespace", None)
+    if isinstance(namespace, str) and namespace in protected:
+        refusals.append(Refusal("protected-namespace", f"namespace {namespace} is protected "
+                                "(CLOUDOPTIM_EXECUTOR__PROTECTED_NAMESPACES); nothing there is changed"))  # fmt: skip
+    for move in getattr(spec, "moves", ()) or ():
+        if move.namespace in protected:
+            refusals.append(Refusal("protected-namespace", f"pod {move.namespace}/{move.pod} would be evicted and "
+                                    f"namespace {move.namespace} is protected (CLOUDOPTIM_EXECUTOR__PROTECTED_NAMESPACES)"))  # fmt: skip
+    return refusals
+
+
+def budget_refusal(db: Engine, execution: ExecutionView, plan: Plan, per_hour: int, now: datetime) -> Refusal | None:
+    """Refuse when this node disruption would exceed `per_hour` on the cluster in the last hour.
+
+    Counted from executions (running, succeeded, failed or rolled back, not dry runs) of
+    node-disrupting kinds that started in the window, so the budget survives a worker restart.
+    """
+    nodes = max(plan.disrupts_nodes, 1) if execution.action_kind in NODE_DISRUPTING else plan.disrupts_nodes
+    if nodes == 0:
+        return None
+    used = node_disruptions_since(db, execution.cluster_id, execution.cluster, NODE_DISRUPTING, now - BUDGET_WINDOW,
+                                  exclude_id=execution.id)  # fmt: skip
+    if used + nodes <= per_hour:
+        return None
+    return Refusal("disruption-budget", f"cluster {execution.cluster} already had {used} node disruption(s) in the "
+                   f"last hour and this one adds {nodes}; the budget is {per_hour} per hour "
+                   "(CLOUDOPTIM_EXECUTOR__MAX_NODES_DRAINED_PER_HOUR): try again later")  # fmt: skip

@@ -1,0 +1,183 @@
+"""Executions, the worker's side: claim, record steps, store the plan, heartbeat, finish, recover.
+
+Called by `background.execution_runner` only (the single worker per database); re-exported by
+`app.services.executions`. Every transition is one short transaction on one execution row (plus
+its recommendation, audit event and ledger row), never a loop over rows. What finishing does to
+the recommendation:
+
+- an apply that succeeded (not a dry run): recommendation `applied`, a savings-ledger row opens;
+- an apply that ended any other way (failed, refused, dry run): an `approved` recommendation is
+  `open` again, nothing was applied;
+- a rollback that succeeded: the original execution becomes `rolled_back`, the recommendation is
+  `open` again (it still stands; the analyst may apply or dismiss it) and its ledger row closes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, or_, update
+from sqlmodel import Session, col, select
+
+from app.db import session_scope
+from app.db.states import ExecutionKind, ExecutionState, RecStatus
+from app.db.tables_recs import AuditEvent, CostSaving, Execution, Recommendation
+from app.db.types import utcnow
+from app.services.execution_views import ExecutionView, jsonable, view
+from executor.base import StepRecord
+
+log = logging.getLogger(__name__)
+# States in which an execution has (or may have) touched the cluster, for the disruption budget.
+_DISRUPTED = (ExecutionState.RUNNING, ExecutionState.SUCCEEDED, ExecutionState.FAILED, ExecutionState.ROLLED_BACK)
+
+
+def _audit(session: Session, row: Execution, action: str, **details: Any) -> None:
+    # The actor is the analyst who approved it; the worker that acted on their behalf is a detail.
+    session.add(AuditEvent(execution_id=row.id, actor=row.requested_by[:100], action=action[:100],
+                           target=row.target[:500], details=jsonable({"worker": row.owner, **details})))  # fmt: skip
+
+
+def claim_next(db: Engine, owner: str) -> ExecutionView | None:
+    """The oldest queued execution, moved to running and held by `owner` ("host:pid")."""
+    while True:
+        with session_scope(db) as session:
+            first = session.exec(
+                select(Execution.id).where(Execution.state == ExecutionState.QUEUED).order_by(col(Execution.id)).limit(1)
+            ).first()  # fmt: skip
+            if first is None:
+                return None
+            now = utcnow()
+            # Conditional, so an analyst cancelling it at this instant wins cleanly.
+            moved = session.exec(
+                update(Execution).where(col(Execution.id) == first, col(Execution.state) == ExecutionState.QUEUED)
+                .values(state=ExecutionState.RUNNING, owner=owner, started_at=now, heartbeat_at=now,
+                        attempts=col(Execution.attempts) + 1)
+            ).rowcount  # fmt: skip
+            if not moved:
+                continue
+            row = session.get(Execution, first, populate_existing=True)
+            assert row is not None
+            _audit(session, row, "execution started")
+            return view(row)
+
+
+def record_step(db: Engine, execution_id: int, step: StepRecord) -> None:
+    """Append one step to the execution (and the audit trail); also proves the worker alive."""
+    doc = jsonable({"name": step.name, "status": str(step.status), "detail": step.detail,
+                    "at": step.at.isoformat(), "response": step.response})  # fmt: skip
+    with session_scope(db) as session:
+        row = session.get(Execution, execution_id)
+        if row is None:
+            raise LookupError(f"no execution {execution_id}")
+        row.steps = [*(row.steps or []), doc]
+        row.heartbeat_at = utcnow()
+        session.add(row)
+        _audit(session, row, f"step {step.name} {step.status}", step=doc)
+
+
+def save_plan(db: Engine, execution_id: int, plan: dict[str, Any], pre_image: dict[str, Any]) -> None:
+    with session_scope(db) as session:
+        row = session.get(Execution, execution_id)
+        if row is None:
+            raise LookupError(f"no execution {execution_id}")
+        row.plan, row.pre_image, row.heartbeat_at = jsonable(plan), jsonable(pre_image), utcnow()
+        session.add(row)
+
+
+def heartbeat(db: Engine, execution_id: int) -> None:
+    with session_scope(db) as session:
+        session.exec(update(Execution).where(col(Execution.id) == execution_id).values(heartbeat_at=utcnow()))
+
+
+def finish(
+    db: Engine, execution_id: int, state: ExecutionState, *, result: dict[str, Any] | None = None,
+    reason: str | None = None, error: str | None = None, dry_run: bool | None = None,
+) -> ExecutionView:
+    """End an active execution in `state` (see the module docstring for the recommendation).
+
+    `dry_run` records that the worker only planned it (CLOUDOPTIM_EXECUTOR__DRY_RUN). An execution
+    that is already finished is returned unchanged: the first ending wins.
+    """
+    with session_scope(db) as session:
+        row = session.get(Execution, execution_id)
+        if row is None:
+            raise LookupError(f"no execution {execution_id}")
+        if not ExecutionState(row.state).active:
+            log.warning("execution %s is already %s; not marking it %s", execution_id, row.state, state)
+            return view(row)
+        now = utcnow()
+        row.state, row.finished_at, row.heartbeat_at = state, now, now
+        if result is not None:
+            row.result = jsonable(result)
+        row.reason, row.error = reason, error
+        if dry_run is not None:
+            row.dry_run = dry_run
+        session.add(row)
+        rec = session.get(Recommendation, row.recommendation_id) if row.recommendation_id is not None else None
+        if row.kind == ExecutionKind.APPLY:
+            _after_apply(session, row, rec, now)
+        elif state is ExecutionState.SUCCEEDED and not row.dry_run:
+            _after_rollback(session, row, rec, now)
+        _audit(session, row, f"execution {state}", reason=reason, error=error, result=row.result)
+        session.flush()
+        return view(row)
+
+
+def _after_apply(session: Session, row: Execution, rec: Recommendation | None, now: datetime) -> None:
+    if rec is None:
+        return
+    if row.state == ExecutionState.SUCCEEDED and not row.dry_run:
+        rec.status, rec.updated_at = RecStatus.APPLIED, now
+        session.add(CostSaving(execution_id=row.id, cluster_id=row.cluster_id, cluster_name=row.cluster_name,
+                               engine=rec.engine, expected_monthly_savings=rec.monthly_savings, period_start=now,
+                               notes=f"applied by execution {row.id}"))  # fmt: skip
+    elif rec.status == RecStatus.APPROVED:
+        rec.status, rec.updated_at = RecStatus.OPEN, now
+    session.add(rec)
+
+
+def _after_rollback(session: Session, row: Execution, rec: Recommendation | None, now: datetime) -> None:
+    original = session.get(Execution, row.rollback_of) if row.rollback_of is not None else None
+    if original is not None:
+        original.state = ExecutionState.ROLLED_BACK
+        session.add(original)
+        session.exec(
+            update(CostSaving).where(col(CostSaving.execution_id) == original.id, col(CostSaving.period_end).is_(None))
+            .values(period_end=now, notes=f"applied by execution {original.id}, rolled back by execution {row.id}")
+        )  # fmt: skip
+    if rec is not None and rec.status == RecStatus.APPLIED:
+        rec.status, rec.updated_at = RecStatus.OPEN, now
+        session.add(rec)
+
+
+def interrupted(db: Engine, current_owner: str) -> list[ExecutionView]:
+    """Executions left running by another worker, oldest first.
+
+    Only the worker calls this, after taking the single-worker lock: no other worker can be alive,
+    so every running execution it does not hold itself was left by one that stopped. (A `host:pid`
+    check would be wrong in containers, where a restarted worker often gets the same pid.)
+    """
+    with Session(db) as session:
+        stmt = select(Execution).where(
+            Execution.state == ExecutionState.RUNNING,
+            or_(col(Execution.owner).is_(None), col(Execution.owner) != current_owner),
+        ).order_by(col(Execution.id))  # fmt: skip
+        return [view(r) for r in session.exec(stmt)]
+
+
+def node_disruptions_since(db: Engine, cluster_id: int | None, cluster_name: str, kinds: Collection[str],
+                           since: datetime, *, exclude_id: int | None = None) -> int:
+    """Real (not dry-run) executions of node-disrupting `kinds` on the cluster started since `since`."""
+    scope = Execution.cluster_id == cluster_id if cluster_id is not None else Execution.cluster_name == cluster_name
+    stmt = select(func.count()).select_from(Execution).where(
+        scope, col(Execution.action_kind).in_(list(kinds)), col(Execution.state).in_(_DISRUPTED),
+        col(Execution.started_at) >= since, col(Execution.dry_run).is_(False),
+        col(Execution.kind) == ExecutionKind.APPLY,
+    )  # fmt: skip
+    if exclude_id is not None:
+        stmt = stmt.where(col(Execution.id) != exclude_id)
+    with Session(db) as session:
+        return int(session.exec(stmt).one())

@@ -1,0 +1,1 @@
+"""Tests of the executor: actions against local AWS (moto) and the local Kubernetes API."""
