@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from app.ui.context import get_engine
+from app.ui.format import md_escape
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 
@@ -19,7 +20,7 @@ st.set_page_config(page_title="CloudOptim", page_icon=":material/savings:", layo
 try:
     get_engine()
 except Exception as exc:  # a broken DB URL must show a readable error, not a traceback
-    st.error(f"CloudOptim cannot start: {exc}")
+    st.error(f"CloudOptim cannot start: {md_escape(exc)}")
     st.stop()
 
 navigation = st.navigation(

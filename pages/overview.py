@@ -1,18 +1,18 @@
-"""Overview page: clusters, their monthly cost and the open savings, or how to get started."""
+"""Overview page: clusters, their monthly cost and the open savings, or how to get started; scan
+now, source errors and the recent scans (refreshing while a scan is pending)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from app.services.overview import cluster_summaries, node_cost_breakdown
-from app.services.recommendations import latest_scan_runs
-from app.services.scans import request_scan
+from app.ui.charts import node_cost_chart
 from app.ui.context import get_engine
-from app.ui.format import usd, when
+from app.ui.format import short_error, usd, when
+from app.ui.messages import error_banner
+from app.ui.scans import recent_scans_panel, scan_now
 
 st.title("Overview")
 db = get_engine()
@@ -36,56 +36,37 @@ c2.metric("Monthly cost", usd(sum(costs, Decimal(0)) if costs else None))
 c3.metric("Open savings / month", usd(sum((s.open_savings for s in summaries), Decimal(0))))
 
 st.dataframe(
-    pd.DataFrame(
-        [
-            {
-                "Cluster": s.name + (" (sandbox)" if s.is_sandbox else ""),
-                "Region": s.region,
-                "Nodes": s.nodes,
-                "Monthly cost": usd(s.monthly_cost),
-                "Open savings / month": usd(s.open_savings),
-                "Last scan": when(s.last_scan_at),
-                "Last error": s.last_error or "",
-            }
-            for s in summaries
-        ]
-    ),
+    [
+        {
+            "Cluster": s.name + (" (sandbox)" if s.is_sandbox else ""),
+            "Region": s.region,
+            "Nodes": s.nodes,
+            "Monthly cost": usd(s.monthly_cost),
+            "Open savings / month": usd(s.open_savings),
+            "Last scan": when(s.last_scan_at),
+            "Last error": short_error(s.last_error),
+        }
+        for s in summaries
+    ],
     hide_index=True,
-    use_container_width=True,
+    width="stretch",
+    column_config={"Last error": st.column_config.TextColumn(width="large")},
 )
 
 breakdown = node_cost_breakdown(db)
 if breakdown:
-    frame = pd.DataFrame(breakdown).assign(
-        monthly_cost=lambda f: f["monthly_cost"].astype(float),
-        kind=lambda f: f["instance_type"] + " (" + f["capacity_type"] + ")",
-    )
-    st.plotly_chart(
-        px.bar(frame, x="cluster", y="monthly_cost", color="kind", hover_data=["nodes"], height=320,
-               labels={"monthly_cost": "$ / month", "kind": "instance type"}, title="Node cost by instance type"),
-        use_container_width=True,
-    )  # fmt: skip
+    chart_rows, spec = node_cost_chart(breakdown)
+    st.vega_lite_chart(chart_rows, spec, width="stretch")
 
 scan_col, note_col = st.columns([1, 3])
 if scan_col.button("Scan all clusters now", key="scan_now", icon=":material/refresh:"):
-    request_scan(db, None, trigger="ui")
-    st.toast("Scan requested: the worker picks it up within seconds.")
+    kind, message = scan_now(db)
+    getattr(st, kind)(message, icon=":material/schedule:")
 note_col.caption(
     "Scans run in the worker (`cloudoptim worker`, started by `cloudoptim demo`) on a schedule and on request."
 )
-errors = [summary for summary in summaries if summary.last_error]
-for summary in errors:
-    st.warning(f"**{summary.name}**: {summary.last_error}", icon=":material/warning:")
+for summary in summaries:
+    if summary.last_error:
+        error_banner(summary.last_error, title=summary.name)
 
-runs = latest_scan_runs(db, limit=20)
-with st.expander(f"Recent scans ({len(runs)})"):
-    st.dataframe(
-        pd.DataFrame(
-            [{"When": when(r["started_at"]), "Cluster": r["cluster"] or "all", "Status": r["status"],
-              "Seconds": r["duration_s"],
-              "Recommendations": sum(c.get("recommendations", 0) for c in (r["counts"] or {}).values()),
-              "Skipped": len(r["skipped"] or []), "Error": r["error"] or ""} for r in runs]  # fmt: skip
-        ),
-        hide_index=True,
-        use_container_width=True,
-    )
+recent_scans_panel(db)

@@ -73,6 +73,13 @@ def test_a_user_sees_the_cluster_then_opens_its_recommendations(ui_url: str, tmp
         wait_for_run(page)
         page.get_by_text("Savings / month").first.wait_for(timeout=60000)
         wait_for_widgets(page, ".js-plotly-plot .main-svg", '[data-testid="stDataFrame"] canvas')
+        # Nothing is selected yet, so the detail panel asks for a row instead of guessing one.
+        page.get_by_text("Select a recommendation to see its details").first.wait_for(timeout=30000)
+        box = page.get_by_test_id("stDataFrame").first.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + 15, box["y"] + 52)  # the selection column of the top row
+        wait_for_run(page)
+        page.get_by_text("Evidence").first.wait_for(timeout=30000)
         assert page.get_by_text("Evidence").count() >= 1
         assert page.get_by_role("heading", name="node/").count() >= 1  # the explained top row
         screenshot(page, tmp_path / "recommendations.png")

@@ -1,17 +1,28 @@
-"""The Recommendations page (AppTest): totals, filters, rationale and evidence, skipped reasons."""
+"""The Recommendations page (AppTest): totals of what is on offer, filters from RecStatus, the
+detail of the selected row only, evidence as labelled tables, related recommendations that
+select each other, readable column widths, skipped reasons, and the CSV export."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from decimal import Decimal
 from importlib import resources
+from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
 from app.db.models import Cluster
+from app.db.states import RecStatus
+from app.db.tables_recs import Recommendation as RecRow
+from app.db.tables_recs import ScanRun
 from app.pricing import load_price_book
+from app.services.recommendations import RecFilter, query, render
 from app.services.scans import scan_and_store
+from app.ui.rec_detail import TABLE_KEY
 from engines.registry import default_registry
 from tests.framework.estate import wasteful_snapshot
 
@@ -28,28 +39,81 @@ def _seed(engine: Engine) -> Decimal:
     return sum((r.monthly_savings for r in out.recommendations), Decimal(0))
 
 
+def _rec(fp: str, target: str, savings: str, status: RecStatus = RecStatus.OPEN,
+         action_kind: str = "drain-and-remove-node", **extra: Any) -> RecRow:  # fmt: skip
+    return RecRow(fingerprint=fp, engine="binpack", target=target, action_kind=action_kind,
+                  current_monthly_cost=Decimal(savings), projected_monthly_cost=Decimal("0"),
+                  monthly_savings=Decimal(savings), status=status, rationale=f"Remove {target}.", **extra)  # fmt: skip
+
+
+def _seed_rows(engine: Engine, *rows: RecRow) -> None:
+    with Session(engine) as s:
+        cluster = Cluster(name="prod-east", region="us-east-1")
+        s.add(cluster)
+        s.commit()
+        for row in rows:
+            row.cluster_id = cluster.id
+            s.add(row)
+        s.commit()
+
+
 def _open() -> AppTest:
     at = AppTest.from_file(ENTRY, default_timeout=60)
     at.run()
     at.switch_page("../pages/recommendations.py").run()
+    assert not at.exception
     return at
+
+
+def _select(at: AppTest, row: int) -> None:
+    at.session_state[TABLE_KEY] = {"selection": {"rows": [row], "columns": []}}
+    at.run()
+    assert not at.exception
+
+
+def _plain(markdown: str) -> str:
+    return markdown.replace("\\", "").replace("\u200b", "")
 
 
 def test_without_recommendations_the_page_says_how_to_scan(engine: Engine) -> None:
     at = _open()
-    assert not at.exception
     assert "cloudoptim scan" in at.info[0].value
 
 
-def test_the_page_totals_the_savings_and_explains_the_top_row(engine: Engine) -> None:
+def test_the_page_totals_the_open_savings_and_explains_the_selected_row(engine: Engine) -> None:
     total = _seed(engine)
     at = _open()
-    assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Savings / month"] == f"${total:,.2f}"
-    assert at.dataframe[0].value.shape[0] == int(metrics["Recommendations"])
-    assert at.subheader[0].value.startswith(("drain-and-remove-node", "replace-node-type"))
-    assert at.json  # evidence and action spec are shown
+    assert metrics["Open savings / month"] == f"${total:,.2f}"
+    assert at.dataframe[0].value.shape[0] == int(metrics["Open recommendations"])
+    _select(at, 0)
+    assert _plain(at.subheader[0].value).startswith(("drain-and-remove-node", "replace-node-type"))
+    assert any(t.value.columns.tolist() == ["Measure", "Before", "After"] for t in at.table)
+
+
+def test_with_no_row_selected_the_detail_panel_asks_for_a_selection(engine: Engine) -> None:
+    _seed(engine)
+    at = _open()
+    assert not at.subheader
+    assert any("Select a recommendation to see its details" in i.value for i in at.info)
+
+
+def test_the_status_filter_lists_every_recommendation_status(engine: Engine) -> None:
+    _seed(engine)
+    at = _open()
+    assert at.selectbox(key="rec_status").options == ["Open", "Approved", "Applied", "Dismissed", "Obsolete", "All"]
+
+
+def test_with_all_statuses_the_headline_counts_only_open_recommendations(engine: Engine) -> None:
+    _seed_rows(engine, _rec("a", "node/a", "100.00"), _rec("b", "node/b", "50.00", RecStatus.OBSOLETE),
+               _rec("c", "node/c", "25.00", RecStatus.DISMISSED))  # fmt: skip
+    at = _open()
+    at.selectbox(key="rec_status").select("All").run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Open recommendations"], metrics["Open savings / month"]) == ("1", "$100.00")
+    assert at.dataframe[0].value.shape[0] == 3
+    by_status = next(_plain(c.value) for c in at.caption if c.value.startswith("By status"))
+    assert "open 1 ($100.00/month)" in by_status and "obsolete 1 ($50.00/month)" in by_status
 
 
 def test_a_filter_that_matches_nothing_says_so(engine: Engine) -> None:
@@ -57,5 +121,78 @@ def test_a_filter_that_matches_nothing_says_so(engine: Engine) -> None:
     at = _open()
     at.selectbox(key="rec_status").select("dismissed").run()
     assert not at.exception
-    assert at.metric[0].value == "0"
+    assert at.metric[0].label == "Dismissed recommendations" and at.metric[0].value == "0"
     assert any("No recommendation matches" in i.value for i in at.info)
+
+
+def test_evidence_is_a_labelled_table_with_units_and_the_raw_json_behind_an_expander(engine: Engine) -> None:
+    evidence = {"node": "node/a", "before": {"cost_monthly_usd": "70.08", "requested_memory_bytes": 3 * 2**30,
+                                             "requested_cpu_percent": 42.5},
+                "after": {"removed": True, "cost_monthly_usd": "0.00"}}  # fmt: skip
+    _seed_rows(engine, _rec("a", "node/a", "70.08", evidence=evidence))
+    at = _open()
+    _select(at, 0)
+    comparison = at.table[0].value
+    rows = {_plain(r["Measure"]): (_plain(r["Before"]), _plain(r["After"])) for _, r in comparison.iterrows()}
+    assert rows["Cost"] == ("$70.08 / month", "$0.00 / month")
+    assert rows["Requested memory"] == ("3.00 GiB", "—")
+    assert rows["Requested CPU (%)"] == ("42.5 %", "—")
+    assert any(e.label == "Evidence as JSON" for e in at.expander)
+    assert at.json[0].value == json.dumps(evidence)
+
+
+def test_a_related_recommendation_is_a_button_that_selects_it(engine: Engine) -> None:
+    _seed_rows(engine, _rec("drain", "node/a", "100.00", related=["swap"]),
+               _rec("swap", "node/b", "40.00", depends_on=["drain"], related=["drain"],
+                    action_kind="replace-node-type"))  # fmt: skip
+    at = _open()
+    _select(at, 0)
+    assert _plain(at.subheader[0].value) == "drain-and-remove-node · node/a"
+    button = at.button(key="rel_rel_swap")
+    assert _plain(button.label).startswith("replace-node-type · node/b")
+    button.click().run()
+    assert _plain(at.subheader[0].value) == "replace-node-type · node/b"
+    assert at.session_state[TABLE_KEY]["selection"]["rows"] == [1]  # the table selects it too
+    assert _plain(at.button(key="rel_dep_drain").label).startswith("drain-and-remove-node · node/a")
+
+
+def test_a_related_recommendation_hidden_by_the_filters_is_still_shown(engine: Engine) -> None:
+    _seed_rows(engine, _rec("drain", "node/a", "100.00", related=["old"]),
+               _rec("old", "node/z", "10.00", RecStatus.OBSOLETE, related=["drain"]))  # fmt: skip
+    at = _open()
+    _select(at, 0)
+    at.button(key="rel_rel_old").click().run()
+    assert _plain(at.subheader[0].value) == "drain-and-remove-node · node/z"
+    assert any("hidden by the current filters" in c.value for c in at.caption)
+
+
+def test_the_query_returns_the_links_between_recommendations(engine: Engine) -> None:
+    _seed_rows(engine, _rec("drain", "node/a", "100.00", related=["swap"]),
+               _rec("swap", "node/b", "40.00", depends_on=["drain"], related=["drain"]))  # fmt: skip
+    swap = next(r for r in query(engine, RecFilter()) if r.fingerprint == "swap")
+    assert (swap.depends_on, swap.related) == (["drain"], ["drain"])
+
+
+def test_columns_have_widths_so_status_and_skip_reasons_stay_readable(engine: Engine) -> None:
+    _seed_rows(engine, _rec("a", "node/a", "70.08"))
+    reason = "node b was kept: pod shop/db-0 has a PersistentVolume in us-east-1a and no other node there " * 2
+    with Session(engine) as s:
+        s.add(ScanRun(cluster_id=s.exec(select(Cluster.id)).one(), status="succeeded", skipped=[{"engine": "binpack", "target": "node/b", "reason": reason}]))
+        s.commit()
+    at = _open()
+    columns = json.loads(at.dataframe[0].proto.columns)
+    shown = at.dataframe[0].value.columns
+    assert {"Status", "Target", "Action"} <= set(shown) and all("width" in columns[c] for c in shown)
+    skipped = next(e for e in at.expander if e.label.startswith("Skipped"))
+    assert skipped.dataframe[0].value.loc[0, "Reason"] == reason  # the whole reason, for the grid to wrap
+    assert skipped.dataframe[0].proto.row_height > 64  # tall enough for the grid to wrap text
+    assert json.loads(skipped.dataframe[0].proto.columns)["Reason"]["width"] == "large"
+
+
+def test_the_csv_export_writes_money_with_two_decimals() -> None:
+    records = [{"engine": "binpack", "target": "node/a", "current_monthly_cost": Decimal("70.1"),
+                "projected_monthly_cost": Decimal("0"), "monthly_savings": Decimal("70.1000")}]  # fmt: skip
+    (row,) = csv.DictReader(io.StringIO(render(records, "csv")))
+    assert (row["current_monthly_cost"], row["projected_monthly_cost"], row["monthly_savings"]) == (
+        "70.10", "0.00", "70.10"
+    )  # fmt: skip

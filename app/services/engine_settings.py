@@ -1,6 +1,7 @@
 """Per-cluster engine settings: stored as JSON in engine_settings, validated on save and on load.
 
-Used by the scan service (to build each engine's ScanContext) and by the Settings page.
+Used by the scan service (to build each engine's ScanContext) and by the Settings page (load,
+save with per-field errors, reset to the defaults by deleting the stored row).
 """
 
 from __future__ import annotations
@@ -18,15 +19,39 @@ from engines.contract import Engine as DecisionEngine
 
 
 class EngineSettingsError(ValueError):
-    """Engine settings that do not validate; the message names the engine, cluster and field."""
+    """Engine settings that do not validate; the message names the engine, cluster and field.
+
+    `field_errors` maps each failing top-level field to its messages (a list item's position is
+    in the message), so the Settings page can show each one under its own widget.
+    """
+
+    def __init__(self, message: str, field_errors: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.field_errors: dict[str, list[str]] = field_errors or {}
+
+
+def _message(error: Any) -> str:
+    # pydantic prefixes messages of custom validators with "Value error, "; analysts need the rest.
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    position = [p for p in error["loc"][1:] if isinstance(p, int)]
+    return f"item {position[0] + 1}: {msg}" if position else msg
 
 
 def _validate(engine: DecisionEngine[Any], values: dict[str, Any], where: str) -> BaseModel:
     try:
         return engine.Settings.model_validate(values)
     except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise EngineSettingsError(f"{engine.name} settings {where} are invalid: {fields}") from exc
+        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {_message(e)}" for e in exc.errors())
+        per_field: dict[str, list[str]] = {}
+        for e in exc.errors():
+            per_field.setdefault(str(e["loc"][0]) if e["loc"] else "", []).append(_message(e))
+        raise EngineSettingsError(f"{engine.name} settings {where} are invalid: {fields}", per_field) from exc
+
+
+def _stored(session: Session, cluster_id: int, engine: DecisionEngine[Any]) -> EngineSetting | None:
+    return session.exec(
+        select(EngineSetting).where(EngineSetting.cluster_id == cluster_id, EngineSetting.engine == engine.name)
+    ).first()
 
 
 def load_engine_settings(db: Engine, cluster_id: int | None, engine: DecisionEngine[Any]) -> BaseModel:
@@ -34,9 +59,7 @@ def load_engine_settings(db: Engine, cluster_id: int | None, engine: DecisionEng
     if cluster_id is None:
         return engine.Settings()
     with Session(db) as session:
-        row = session.exec(
-            select(EngineSetting).where(EngineSetting.cluster_id == cluster_id, EngineSetting.engine == engine.name)
-        ).first()
+        row = _stored(session, cluster_id, engine)
     if row is None:
         return engine.Settings()
     return _validate(engine, row.values, f"stored for cluster #{cluster_id}")
@@ -48,10 +71,23 @@ def save_engine_settings(
     """Validate, then store; nothing is written when validation fails."""
     model = _validate(engine, values, "submitted")
     with session_scope(db) as session:
-        row = session.exec(
-            select(EngineSetting).where(EngineSetting.cluster_id == cluster_id, EngineSetting.engine == engine.name)
-        ).first() or EngineSetting(cluster_id=cluster_id, engine=engine.name)
+        row = _stored(session, cluster_id, engine) or EngineSetting(cluster_id=cluster_id, engine=engine.name)
         row.values = model.model_dump(mode="json")
         row.updated_at = utcnow()
         session.add(row)
     return model
+
+
+def has_stored_settings(db: Engine, cluster_id: int, engine: DecisionEngine[Any]) -> bool:
+    with Session(db) as session:
+        return _stored(session, cluster_id, engine) is not None
+
+
+def reset_engine_settings(db: Engine, cluster_id: int, engine: DecisionEngine[Any]) -> bool:
+    """Delete the stored values so the engine's defaults apply; False when none were stored."""
+    with session_scope(db) as session:
+        row = _stored(session, cluster_id, engine)
+        if row is None:
+            return False
+        session.delete(row)
+    return True

@@ -14,6 +14,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.db.models import Cluster, Node
+from app.db.states import RecStatus
 from app.db.tables_recs import Recommendation
 from engines.money import ZERO
 
@@ -39,7 +40,7 @@ def cluster_summaries(engine: Engine) -> list[ClusterSummary]:
             cid: total
             for cid, total in session.exec(
                 select(col(Recommendation.cluster_id), func.sum(Recommendation.monthly_savings))
-                .where(Recommendation.status == "open")
+                .where(Recommendation.status == RecStatus.OPEN)
                 .group_by(col(Recommendation.cluster_id))
             )
         }

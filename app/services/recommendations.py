@@ -1,7 +1,9 @@
 """Recommendation queries and exports for the Recommendations page and `cloudoptim scan`.
 
 Turns stored rows (or fresh engine output) into flat records with the columns analysts export:
-engine, cluster, target, action, costs, savings, risk, confidence, rationale, fingerprint.
+engine, cluster, target, action, costs, savings, risk, confidence, rationale, fingerprint. The
+pages get typed views (`RecView`, `ScanRunView`); `render` takes records (`RecView.record()` or
+`record_from_recommendation`).
 """
 
 from __future__ import annotations
@@ -9,23 +11,29 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from app.db.models import Cluster
+from app.db.states import RecStatus, ScanStatus
 from app.db.tables_recs import Recommendation as RecRow
 from app.db.tables_recs import ScanRun
-from engines.contract import Recommendation
+
+if TYPE_CHECKING:  # the engine contract (pydantic models of the whole snapshot) is not needed to read rows
+    from engines.contract import Recommendation
 
 EXPORT_COLUMNS = [
     "engine", "cluster", "target", "action", "current_monthly_cost", "projected_monthly_cost",
     "monthly_savings", "risk", "confidence", "rationale", "fingerprint",
 ]  # fmt: skip
+MONEY_COLUMNS = ("current_monthly_cost", "projected_monthly_cost", "monthly_savings")
+CENT = Decimal("0.01")
 
 
 def record_from_recommendation(rec: Recommendation) -> dict[str, Any]:
@@ -42,6 +50,13 @@ def _jsonable(value: Any) -> Any:
     return str(value) if isinstance(value, Decimal) else value
 
 
+def _cents(value: Any) -> Any:
+    """Money as exactly two decimals ("70.10"): spreadsheets and diffs then line up."""
+    if value is None or value == "":
+        return value
+    return str(Decimal(str(value)).quantize(CENT))
+
+
 def render(records: list[dict[str, Any]], fmt: str, *, full: bool = False) -> str:
     """Render records as json, yaml or csv (money as decimal strings, never floats)."""
     cols = [*EXPORT_COLUMNS, "action_spec", "evidence"] if full else EXPORT_COLUMNS
@@ -49,12 +64,14 @@ def render(records: list[dict[str, Any]], fmt: str, *, full: bool = False) -> st
     if fmt == "json":
         return json.dumps(rows, indent=2)
     if fmt == "yaml":
+        import yaml
+
         return yaml.safe_dump(rows, sort_keys=False, allow_unicode=True)
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({**row, **{k: _cents(row.get(k)) for k in MONEY_COLUMNS}} for row in rows)
         return out.getvalue()
     raise ValueError(f"unknown format {fmt!r}: use table, json, csv or yaml")
 
@@ -63,11 +80,56 @@ def render(records: list[dict[str, Any]], fmt: str, *, full: bool = False) -> st
 class RecFilter:
     cluster: str | None = None
     engine: str | None = None
-    status: str | None = "open"
+    status: str | None = RecStatus.OPEN
     risk: str | None = None
 
 
-def query(db: Engine, flt: RecFilter = RecFilter()) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class RecView:
+    """One stored recommendation as the Recommendations page shows it."""
+
+    id: int | None
+    engine: str
+    cluster: str | None
+    target: str
+    action: str
+    current_monthly_cost: Decimal
+    projected_monthly_cost: Decimal
+    monthly_savings: Decimal
+    risk: str
+    confidence: float
+    rationale: str
+    fingerprint: str
+    status: RecStatus
+    action_spec: dict[str, Any]
+    evidence: dict[str, Any]
+    last_seen_at: datetime
+    depends_on: list[str] = field(default_factory=list)
+    related: list[str] = field(default_factory=list)
+
+    def record(self) -> dict[str, Any]:
+        """The flat record `render` exports."""
+        return {
+            "engine": self.engine, "cluster": self.cluster, "target": self.target, "action": self.action,
+            "current_monthly_cost": self.current_monthly_cost, "projected_monthly_cost": self.projected_monthly_cost,
+            "monthly_savings": self.monthly_savings, "risk": self.risk, "confidence": self.confidence,
+            "rationale": self.rationale, "fingerprint": self.fingerprint, "action_spec": self.action_spec,
+            "evidence": self.evidence,
+        }  # fmt: skip
+
+
+def _view(row: RecRow, cluster: str | None) -> RecView:
+    return RecView(
+        id=row.id, engine=row.engine, cluster=cluster, target=row.target, action=row.action_kind,
+        current_monthly_cost=row.current_monthly_cost, projected_monthly_cost=row.projected_monthly_cost,
+        monthly_savings=row.monthly_savings, risk=row.risk, confidence=row.confidence, rationale=row.rationale,
+        fingerprint=row.fingerprint, status=RecStatus(row.status), action_spec=row.action or {},
+        evidence=row.evidence or {}, last_seen_at=row.last_seen_at,
+        depends_on=list(row.depends_on or []), related=list(row.related or []),
+    )  # fmt: skip
+
+
+def query(db: Engine, flt: RecFilter = RecFilter()) -> list[RecView]:
     """Stored recommendations matching the filter, biggest savings first."""
     with Session(db) as session:
         stmt = select(RecRow, Cluster.name).join(Cluster, col(RecRow.cluster_id) == Cluster.id, isouter=True)
@@ -80,20 +142,73 @@ def query(db: Engine, flt: RecFilter = RecFilter()) -> list[dict[str, Any]]:
         if flt.risk:
             stmt = stmt.where(RecRow.risk == flt.risk)
         stmt = stmt.order_by(col(RecRow.monthly_savings).desc(), col(RecRow.id))
-        return [
-            {
-                "id": row.id, "engine": row.engine, "cluster": name, "target": row.target,
-                "action": row.action_kind, "current_monthly_cost": row.current_monthly_cost,
-                "projected_monthly_cost": row.projected_monthly_cost, "monthly_savings": row.monthly_savings,
-                "risk": row.risk, "confidence": row.confidence, "rationale": row.rationale,
-                "fingerprint": row.fingerprint, "status": row.status, "action_spec": row.action,
-                "evidence": row.evidence, "last_seen_at": row.last_seen_at,
-            }  # fmt: skip
-            for row, name in session.exec(stmt)
-        ]
+        return [_view(row, name) for row, name in session.exec(stmt)]
 
 
-def latest_scan_runs(db: Engine, limit: int = 20) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class StatusTotal:
+    count: int
+    monthly_savings: Decimal
+
+
+def status_totals(rows: Iterable[RecView]) -> dict[RecStatus, StatusTotal]:
+    """Count and monthly savings per status, in RecStatus order, statuses without rows left out."""
+    counts: dict[RecStatus, int] = {}
+    sums: dict[RecStatus, Decimal] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+        sums[row.status] = sums.get(row.status, Decimal(0)) + row.monthly_savings
+    return {s: StatusTotal(counts[s], sums[s]) for s in RecStatus if s in counts}
+
+
+@dataclass(frozen=True)
+class ScanRunView:
+    """One scan run: who asked, how it went, where the time went (collect vs engines)."""
+
+    id: int | None
+    cluster_id: int | None
+    cluster: str | None
+    trigger: str
+    status: ScanStatus
+    started_at: datetime
+    finished_at: datetime | None
+    duration_s: float | None
+    collect_s: float | None
+    engine_s: float | None
+    counts: dict[str, Any]
+    skipped: list[dict[str, str]]
+    error: str | None
+
+    @property
+    def pending(self) -> bool:
+        return not self.status.finished
+
+    @property
+    def recommendations(self) -> int | None:
+        """Recommendations of every engine, None while the run has not finished."""
+        if self.pending:
+            return None
+        return sum(int(c.get("recommendations", 0)) for c in self.counts.values() if isinstance(c, dict))
+
+    @property
+    def engine_seconds(self) -> float | None:
+        """engine_s, or for runs stored before it existed the sum of the per-engine seconds."""
+        if self.engine_s is not None:
+            return self.engine_s
+        seconds = [c["seconds"] for c in self.counts.values() if isinstance(c, dict) and c.get("seconds") is not None]
+        return round(sum(seconds), 3) if seconds else None
+
+
+def _scan_view(run: ScanRun, cluster: str | None) -> ScanRunView:
+    return ScanRunView(
+        id=run.id, cluster_id=run.cluster_id, cluster=cluster, trigger=run.trigger, status=ScanStatus(run.status),
+        started_at=run.started_at, finished_at=run.finished_at, duration_s=run.duration_s,
+        collect_s=run.collect_s, engine_s=run.engine_s, counts=run.counts or {}, skipped=run.skipped or [],
+        error=run.error,
+    )  # fmt: skip
+
+
+def latest_scan_runs(db: Engine, limit: int = 20) -> list[ScanRunView]:
     """Recent scan runs with their cluster name, newest first."""
     with Session(db) as session:
         stmt = (
@@ -102,8 +217,16 @@ def latest_scan_runs(db: Engine, limit: int = 20) -> list[dict[str, Any]]:
             .order_by(col(ScanRun.started_at).desc(), col(ScanRun.id).desc())
             .limit(limit)
         )
-        return [
-            {"id": run.id, "cluster": name, "status": run.status, "started_at": run.started_at,
-             "duration_s": run.duration_s, "counts": run.counts, "skipped": run.skipped, "error": run.error}  # fmt: skip
-            for run, name in session.exec(stmt)
-        ]
+        return [_scan_view(run, name) for run, name in session.exec(stmt)]
+
+
+def pending_scan_runs(db: Engine) -> list[ScanRunView]:
+    """Runs requested or running now (the Overview refreshes while there are any)."""
+    with Session(db) as session:
+        stmt = (
+            select(ScanRun, Cluster.name)
+            .join(Cluster, col(ScanRun.cluster_id) == Cluster.id, isouter=True)
+            .where(col(ScanRun.status).in_([s.value for s in ScanStatus if not s.finished]))
+            .order_by(col(ScanRun.id))
+        )
+        return [_scan_view(run, name) for run, name in session.exec(stmt)]

@@ -1,21 +1,27 @@
-"""Per-server-process resources for the pages: settings, the DB engine and the price book.
+"""Per-server-process resources for the pages: settings, the DB engine, the price book, engines.
 
-Streamlit reruns page scripts constantly; st.cache_resource keeps one engine per database URL and
-one price book per data directory. Settings are re-read each run (cheap) so the cache key follows
-the environment, which also keeps in-process AppTest runs against different databases apart.
+Streamlit reruns page scripts constantly; st.cache_resource keeps one engine per database URL,
+one price book per data directory and one engine registry. Settings are re-read each run (cheap)
+so the cache key follows the environment, which also keeps in-process AppTest runs against
+different databases apart. The price catalog and the engine registry (numpy, scipy) are imported
+on first use, not here: the Overview needs neither, and importing them made the first visit of a
+fresh server several seconds slower.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 from sqlalchemy import Engine
 
 from app.bootstrap import open_database
-from app.pricing import PriceCatalog, load_price_book
 from app.settings import Settings, load_settings
-from engines.registry import EngineRegistry, default_registry
+
+if TYPE_CHECKING:
+    from app.pricing import PriceCatalog
+    from engines.registry import EngineRegistry
 
 
 def get_settings() -> Settings:
@@ -33,6 +39,8 @@ def get_engine() -> Engine:
 
 @st.cache_resource(show_spinner="Loading prices…")
 def _prices_for(pricing_dir: Path) -> PriceCatalog:
+    from app.pricing import load_price_book
+
     return load_price_book(pricing_dir)
 
 
@@ -40,6 +48,8 @@ def get_prices() -> PriceCatalog:
     return _prices_for(get_settings().pricing_dir)
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner="Loading the engines…")
 def get_registry() -> EngineRegistry:
+    from engines.registry import default_registry
+
     return default_registry()

@@ -10,6 +10,8 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engines.validators import NamespaceName, ObjectName, QualifiedName
+
 
 class BinPackSettings(BaseModel):
     """How aggressively to consolidate: savings floor, disruption price, and what never moves."""
@@ -50,7 +52,7 @@ class BinPackSettings(BaseModel):
             "Kubernetes scheduler and Karpenter, which pack up to 100 % of requests."
         ),
     )
-    opt_out_annotation: str = Field(
+    opt_out_annotation: QualifiedName = Field(
         "cloudoptim.io/opt-out",
         min_length=1,
         description=(
@@ -58,14 +60,14 @@ class BinPackSettings(BaseModel):
             "or node out of every plan. Default cloudoptim.io/opt-out."
         ),
     )
-    protected_namespaces: list[str] = Field(
+    protected_namespaces: list[NamespaceName] = Field(
         default_factory=lambda: ["kube-system"],
         description=(
             "Namespaces (names) whose non-DaemonSet pods block the removal of their node unless a "
             "PodDisruptionBudget covers them, as the Cluster Autoscaler does. Default [kube-system]."
         ),
     )
-    critical_priority_classes: list[str] = Field(
+    critical_priority_classes: list[ObjectName] = Field(
         default_factory=lambda: ["system-cluster-critical", "system-node-critical"],
         description=(
             "Priority class names (text) marking critical pods; in a protected namespace such a pod "
