@@ -26,6 +26,21 @@ EXPECTED_TABLES = {
 }  # fmt: skip
 
 
+def test_the_head_revision_constant_is_alembics_head() -> None:
+    from app.db.migrate import HEAD_REVISION
+
+    assert head_revision() == HEAD_REVISION, "bump app.db.migrate.HEAD_REVISION with every new migration"
+
+
+def test_opening_a_current_database_does_not_import_alembic(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'current.db'}"
+    upgrade(make_engine(url))
+    code = ("import sys; from app.db import make_engine, upgrade; print(upgrade(make_engine(sys.argv[1]))); "
+            "print('alembic' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True, check=True).stdout.split()
+    assert out == [head_revision(), "False"]
+
+
 def test_an_empty_database_upgrades_to_head_with_every_table(db_url: str) -> None:
     engine = make_engine(db_url)
     assert current_revision(engine) is None
