@@ -40,11 +40,19 @@ def main() -> None:
         with browser_page(1400, 900) as page:
             page.goto(url)
             wait_for_run(page)
-            wait_for_widgets(page, '[data-testid="stDataFrame"] canvas')
+            wait_for_widgets(page, '[data-testid="stDataFrame"] canvas', ".vega-embed")
+            page.wait_for_timeout(1000)
             screenshot(page, OUT / "overview.png")
+        # Tall enough for the selected recommendation's details and evidence below the table.
+        with browser_page(1400, 2100) as page:
             page.goto(f"{url}/recommendations")
             wait_for_run(page)
             wait_for_widgets(page, ".js-plotly-plot .main-svg", '[data-testid="stDataFrame"] canvas')
+            box = page.get_by_test_id("stDataFrame").first.bounding_box()
+            assert box is not None
+            page.mouse.click(box["x"] + 15, box["y"] + 52)  # select the top row: its details show
+            wait_for_run(page)
+            page.get_by_text("Evidence").first.wait_for(timeout=30000)
             page.wait_for_timeout(1000)
             screenshot(page, OUT / "recommendations.png")
     finally:
