@@ -207,20 +207,20 @@ def test_a_migration_failing_halfway_leaves_sqlite_at_the_previous_revision(
 ) -> None:
     # From an empty file the run starts with CREATE TABLE, which pysqlite would autocommit on its
     # own, leaving tables without a revision that the next start could not create again.
-    import app.db.migrate as migrate
+    from alembic import command
 
     engine = make_engine(f"sqlite:///{tmp_path / 'half.db'}")
     if start:
         upgrade(engine, start)
         seed_0003(engine)
     tables_before = set(sa.inspect(engine).get_table_names())
-    real_upgrade = migrate.command.upgrade
+    real_upgrade = command.upgrade  # app.db.migrate imports alembic.command when it migrates
 
     def upgrade_then_crash(cfg: Any, revision: str) -> None:
         real_upgrade(cfg, revision)  # every table created, copied and altered ...
         raise RuntimeError("power cut")  # ... and then the process dies before the commit
 
-    monkeypatch.setattr(migrate.command, "upgrade", upgrade_then_crash)
+    monkeypatch.setattr(command, "upgrade", upgrade_then_crash)
     with pytest.raises(RuntimeError, match="power cut"):
         upgrade(engine)
     monkeypatch.undo()
