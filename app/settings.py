@@ -17,7 +17,7 @@ import re
 import tempfile
 from collections.abc import Collection
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError, field_validator
@@ -126,6 +126,22 @@ class ExecutorSettings(BaseModel):
     drain_timeout_s: int = Field(110, ge=10, description="deadline for one node drain, seconds")
     max_nodes_drained_per_hour: int = Field(3, ge=0, description="disruption budget per cluster")
     protected_namespaces: Namespaces = Field(default_factory=lambda: ["kube-system"])
+    aws_wait_timeout_s: Seconds = Field(900.0, gt=0, description="how long to wait for an EC2 snapshot, stop or volume change, seconds")
+    node_join_timeout_s: Seconds = Field(600.0, gt=0, description="how long a launched node may take to join the cluster Ready, seconds")
+
+
+class SpotSettings(BaseModel):
+    rebalance_policy: Literal["act", "record", "act-high-risk"] = Field(
+        "act-high-risk",
+        description="on a rebalance recommendation: act (treat it as a warning), record only, or act only "
+        "when the pool's Spot Advisor bucket is high-risk (>= rebalance_act_min_bucket)",
+    )
+    rebalance_act_min_bucket: int = Field(2, ge=0, le=4, description="Spot Advisor bucket (0: <5 % ... 4: >20 %) from which act-high-risk acts")
+    drain_margin_s: Seconds = Field(15.0, ge=0, description="the drain must end this long before AWS takes the instance, seconds")
+    pool_avoid_minutes: int = Field(30, ge=0, description="how long an interrupted type/AZ pool is avoided for replacements")
+    replacement_types: int = Field(3, ge=1, le=20, description="how many types the replacement launch may fall back through")
+    poll_wait_s: int = Field(20, ge=0, le=20, description="SQS long-poll wait, seconds")
+    error_backoff_max_s: Seconds = Field(60.0, gt=0, description="longest back-off after an SQS or network error, seconds")
 
 
 class PricingSettings(BaseModel):
@@ -140,6 +156,17 @@ class WorkerSettings(BaseModel):
     scan_interval_minutes: int = Field(60, ge=1, description="how often scheduled scans run")
     poll_interval_s: Seconds = Field(5.0, gt=0, description="how often the worker polls the DB for scan requests, seconds")
     stop_timeout_s: Seconds = Field(20.0, ge=0, description="how long a stopping worker waits for the running scan, seconds")
+    log_format: Literal["text", "json"] = Field("text", description="worker log lines: text for a terminal, json for a log pipeline")
+    liveness_file: str = Field("", description="file the worker touches every heartbeat; empty = worker.alive in the data directory")
+    realized_check_minutes: int = Field(60, ge=1, description="how often the worker measures realized savings of applied executions")
+
+    @field_validator("liveness_file")
+    @classmethod
+    def _check_liveness_file(cls, value: str) -> str:
+        path = Path(value).expanduser() if value.strip() else None
+        if path is not None and path.is_dir():
+            raise ValueError(f"{value} is a directory; give a file path such as {path / 'worker.alive'}")
+        return str(path) if path is not None else ""
 
 
 class UiSettings(BaseModel):
@@ -163,6 +190,7 @@ class Settings(BaseSettings):
     aws: AwsSettings = AwsSettings()
     k8s: K8sSettings = K8sSettings()
     executor: ExecutorSettings = ExecutorSettings()
+    spot: SpotSettings = SpotSettings()
     pricing: PricingSettings = PricingSettings()
     worker: WorkerSettings = WorkerSettings()
     ui: UiSettings = UiSettings()

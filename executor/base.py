@@ -111,6 +111,8 @@ class ExecContext:
     monotonic: Callable[[], float] = time.monotonic
     drain_timeout_s: float = 110.0
     poll_interval_s: float = 1.0
+    aws_wait_timeout_s: float = 0.0  # 0: the action's own default (executor.aws_calls.AWS_WAIT_TIMEOUT_S)
+    node_join_timeout_s: float = 0.0  # 0: executor.node_replace.NODE_JOIN_TIMEOUT_S
 
     def step(self, name: str, status: str, detail: str = "", **response: Any) -> None:
         self.record(StepRecord(name=name, status=status, detail=detail, response=response))

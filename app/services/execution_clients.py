@@ -70,6 +70,8 @@ def exec_context(
             cluster=cluster.name, region=cluster.region, core=client.CoreV1Api(api), apps=client.AppsV1Api(api),
             policy=client.PolicyV1Api(api), ec2=ec2_client(cluster.region), record=record, should_stop=should_stop,
             drain_timeout_s=float(settings.executor.drain_timeout_s),
+            aws_wait_timeout_s=settings.executor.aws_wait_timeout_s,
+            node_join_timeout_s=settings.executor.node_join_timeout_s,
         )  # fmt: skip
     finally:
         api.close()
