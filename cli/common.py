@@ -145,7 +145,7 @@ def ui_command(settings: Settings, host: str | None, port: int | None) -> list[s
 
     entry = str(resources.files("app") / "streamlit_app.py")
     return [
-        sys.executable, "-m", "streamlit", "run", entry,
+        sys.executable, "-m", "app.ui.serve", "run", entry,
         "--server.headless", "true",
         "--server.address", host or settings.ui.host,
         "--server.port", str(port or settings.ui.port),
