@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import kubernetes.client
@@ -17,22 +16,6 @@ from tests.waiting import wait_until
 
 Api = Any  # the client's models declare every field Optional; the tests assert the shape
 m = kubernetes.client
-
-
-@pytest.fixture
-def cluster() -> Iterator[LocalKubernetes]:
-    with LocalKubernetes(reconcile_interval=0.1, node_join_delay=0.3) as k8s:
-        yield k8s
-
-
-@pytest.fixture
-def core(cluster: LocalKubernetes) -> Api:
-    return kubernetes.client.CoreV1Api(cluster.api_client())
-
-
-@pytest.fixture
-def apps(cluster: LocalKubernetes) -> Api:
-    return kubernetes.client.AppsV1Api(cluster.api_client())
 
 
 def node(name: str) -> dict[str, Any]:
