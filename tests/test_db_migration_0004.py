@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from app.db import make_engine, upgrade
 from app.db.migrate import current_revision, downgrade, head_revision
 from app.db.models import Cluster
-from app.db.states import ExecutionState, RecStatus, ScanStatus, ScanTrigger
+from app.db.states import ExecutionKind, ExecutionState, RecStatus, ScanStatus, ScanTrigger, SpotWarningStatus
 from app.db.tables_recs import CostSaving, Execution, Recommendation, ScanRun
 from app.services.clusters import remove_cluster
 
@@ -156,6 +156,8 @@ STATE_COLUMNS: list[tuple[str, str, type[StrEnum]]] = [
     ("executions", "ck_executions_state", ExecutionState),
     ("scan_runs", "ck_scan_runs_status", ScanStatus),
     ("scan_runs", "ck_scan_runs_trigger", ScanTrigger),
+    ("executions", "ck_executions_kind", ExecutionKind),  # from migration 0005 on
+    ("spot_warnings", "ck_spot_warnings_status", SpotWarningStatus),
 ]
 
 
