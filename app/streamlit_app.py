@@ -28,6 +28,8 @@ navigation = st.navigation(
         st.Page(PAGES_DIR / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
         st.Page(PAGES_DIR / "recommendations.py", title="Recommendations", icon=":material/lightbulb:",
                 url_path="recommendations"),  # fmt: skip
+        st.Page(PAGES_DIR / "executions.py", title="Executions", icon=":material/play_circle:", url_path="executions"),
+        st.Page(PAGES_DIR / "spot_events.py", title="Spot events", icon=":material/bolt:", url_path="spot-events"),
         st.Page(PAGES_DIR / "settings.py", title="Settings", icon=":material/tune:", url_path="settings"),
     ]
 )

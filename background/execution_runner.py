@@ -38,6 +38,7 @@ from app.services.execution_clients import cluster_row, exec_context
 from app.services.execution_phases import Parked, Phases
 from app.services.execution_recovery import recover_one
 from app.settings import Settings
+from background.logs import log_context
 from engines.actions import ActionSpec
 from executor.base import ExecContext, ExecutorError
 
@@ -120,6 +121,14 @@ class ExecutionRunner:
 
     def run_one(self, execution: svc.ExecutionView) -> svc.ExecutionView:
         """Run a claimed execution to its end; never raises (a failure is the execution's state)."""
+        # Every line logged while it runs (ours, the executor's, the clients') names it and its cluster.
+        with log_context(execution_id=execution.id, cluster_id=execution.cluster_id, cluster=execution.cluster):
+            log.info("execution %s started: %s on %s", execution.id, execution.action_kind, execution.target)
+            done = self._run_one(execution)
+            log.info("execution %s ended %s%s", execution.id, done.state, f": {done.reason}" if done.reason else "")
+            return done
+
+    def _run_one(self, execution: svc.ExecutionView) -> svc.ExecutionView:
         phases = Phases(self.db, execution, stopping=self._stop.is_set)
         phases.current = "connect"
         try:

@@ -27,6 +27,7 @@ from app.services.pipeline import ClusterScan, scan_cluster
 from app.services.scan_requests import PENDING, claim_next_requested
 from app.services.scans import fail_run
 from app.settings import Settings
+from background.logs import log_context
 from engines.registry import EngineRegistry, default_registry
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,14 @@ class JobContext:
 
 
 def scan_one(ctx: JobContext, cluster: Cluster, *, trigger: str, run_id: int | None = None) -> ClusterScan:
-    prices = load_price_book(ctx.settings.pricing_dir)
-    return scan_cluster(ctx.db, ctx.settings, cluster, prices=prices, registry=ctx.registry, cache=ctx.cache,
-                        trigger=trigger, run_id=run_id)  # fmt: skip
+    # Every line the scan logs (collectors, engines, the store) names the cluster it is about.
+    with log_context(cluster_id=cluster.id, cluster=cluster.name, scan_run_id=run_id):
+        prices = load_price_book(ctx.settings.pricing_dir)
+        done = scan_cluster(ctx.db, ctx.settings, cluster, prices=prices, registry=ctx.registry, cache=ctx.cache,
+                            trigger=trigger, run_id=run_id)  # fmt: skip
+        log.info("%s scan of %s %s (scan run %s)%s", trigger, cluster.name, done.status, done.scan_run_id,
+                 f": {done.error}" if done.error else "", extra={"scan_run_id": done.scan_run_id})  # fmt: skip
+        return done
 
 
 def scan_all_clusters(ctx: JobContext) -> list[ClusterScan]:
@@ -61,7 +67,8 @@ def scan_all_clusters(ctx: JobContext) -> list[ClusterScan]:
         try:
             done.append(scan_one(ctx, cluster, trigger=ScanTrigger.SCHEDULE))
         except Exception:  # the price files vanished...: this cluster fails, the others still run
-            log.exception("scheduled scan of %s failed", cluster.name)
+            log.exception("scheduled scan of %s failed", cluster.name,
+                          extra={"cluster_id": cluster.id, "cluster": cluster.name})  # fmt: skip
     return done
 
 
@@ -81,7 +88,8 @@ def run_requested_scans(ctx: JobContext) -> list[ClusterScan]:
         try:
             done.append(scan_one(ctx, cluster, trigger=run.trigger, run_id=run.id))
         except Exception as exc:
-            log.exception("requested scan %s failed", run.id)
+            log.exception("requested scan %s failed", run.id,
+                          extra={"cluster_id": cluster.id, "cluster": cluster.name, "scan_run_id": run.id})  # fmt: skip
             fail_run(ctx.db, run.id, f"{type(exc).__name__}: {exc}")
     return done
 

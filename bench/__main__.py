@@ -1,4 +1,4 @@
-"""Command line for the benchmarks: `python -m bench binpack|scan|startup [--json] [--quick] [--only ...]`.
+"""Command line for the benchmarks: `python -m bench apply|binpack|scan|startup|spot-reaction [--json] [--quick] [--only ...]`.
 
 Add a benchmark by adding an entry to `BENCHMARKS` (name -> callable taking the parsed options
 and returning a list of row dicts); rows are printed as JSON or as an aligned text table.
@@ -36,7 +36,21 @@ def _scan(opts: argparse.Namespace) -> Rows:
     return store.run(quick=opts.quick)
 
 
-BENCHMARKS: dict[str, Callable[[argparse.Namespace], Rows]] = {"binpack": _binpack, "scan": _scan, "startup": _startup}
+def _apply(opts: argparse.Namespace) -> Rows:
+    from bench import apply
+
+    return apply.run(quick=opts.quick)
+
+
+def _spot_reaction(opts: argparse.Namespace) -> Rows:
+    from bench import spot_reaction
+
+    return spot_reaction.run(quick=opts.quick)
+
+
+BENCHMARKS: dict[str, Callable[[argparse.Namespace], Rows]] = {
+    "apply": _apply, "binpack": _binpack, "scan": _scan, "startup": _startup, "spot-reaction": _spot_reaction,
+}  # fmt: skip
 
 
 def _table(rows: Rows) -> str:

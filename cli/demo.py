@@ -3,10 +3,11 @@
 Takes the data directory's demo lock first (one demo per data directory, see `cli.demo_state`),
 starts the sandbox (local AWS + one local Kubernetes API per cluster, seeded), registers its
 clusters in the database, runs a first scan of each through the same pipeline as `cloudoptim
-scan`, then runs the worker and the UI as child processes until Ctrl-C/SIGTERM, when everything
-is stopped and nothing is left running. While it runs, `cloudoptim demo --inject
-spot-interruption` sends a Spot interruption warning into the running sandbox's queue; with no
-demo running it says so and starts nothing.
+scan`, then runs the worker (polling the sandbox's Spot queue) and the UI as child processes until
+Ctrl-C/SIGTERM, when everything is stopped and nothing is left running. While it runs, `cloudoptim
+demo --inject spot-interruption` sends a Spot interruption warning into the running sandbox's
+queue, and the worker cordons, replaces and drains that node; with no demo running it says so and
+starts nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Injection(StrEnum):
     spot_interruption = "spot-interruption"
 
 
-def _inject_into_running(settings: Settings) -> None:
+def _inject_into_running(settings: Settings, instance_id: str | None) -> None:
     from cli.demo_state import running_demo
 
     state = running_demo(settings.data_dir)
@@ -43,7 +44,7 @@ def _inject_into_running(settings: Settings) -> None:
     from sandbox.inject import inject_spot_interruption
 
     try:
-        sent = inject_spot_interruption(state.aws_env)
+        sent = inject_spot_interruption(state.aws_env, instance_id)
     except Exception as exc:  # endpoint gone, no spot node...: one line, not a traceback
         error(f"could not inject into the running demo: {exc}")
     typer.echo(f"Spot interruption warning sent for {sent['instance_id']} (event {sent['event_id']})")
@@ -65,6 +66,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) 
 
 def demo(
     inject: Annotated[Injection | None, typer.Option(help="Send an event into the running demo.")] = None,
+    instance_id: Annotated[str | None, typer.Option("--instance-id", help="With --inject: the Spot instance to interrupt.")] = None,
     port: Annotated[int | None, typer.Option(help="UI port (default 8501).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the sandbox estate.")] = 7,
 ) -> None:
@@ -78,7 +80,7 @@ def demo(
 
     settings = settings_or_exit()
     if inject is not None:
-        _inject_into_running(settings)
+        _inject_into_running(settings, instance_id)
         return
     run_or_exit(lambda: ensure_data_dir(settings))
     try:
@@ -121,7 +123,9 @@ def _run(settings: Settings, port: int | None, seed: int) -> bool:
             report_scan(scan_cluster(db, settings, cluster, prices=prices, registry=registry, trigger=ScanTrigger.DEMO))
         db.dispose()
         try:
-            children.append(subprocess.Popen([sys.executable, "-m", "cli", "worker"]))
+            # The worker polls the sandbox's Spot queue, so `--inject spot-interruption` is handled.
+            worker_env = {**os.environ, "CLOUDOPTIM_AWS__SPOT_QUEUE_URL": sandbox.spot_queue_url}
+            children.append(subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=worker_env))
             cmd = ui_command(settings, None, port)
             url = ui_url(cmd)
             # Written before the UI answers, so `--inject` works as soon as the demo is reachable.

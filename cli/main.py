@@ -14,7 +14,7 @@ import typer
 
 from app import __version__
 from cli import apply, clusters, data, db, demo, executions, inventory, permissions, scan
-from cli.common import error, open_db_or_exit, run_or_exit, say, settings_or_exit, ui_command, ui_url
+from cli.common import EXIT_FAILED, error, open_db_or_exit, run_or_exit, say, settings_or_exit, ui_command, ui_url
 
 cli = typer.Typer(
     name="cloudoptim",
@@ -68,15 +68,33 @@ def ui(
 
 
 @cli.command()
-def worker() -> None:
-    """Run the background worker (scheduled scans, Spot interruption poller, executor)."""
-    from app.bootstrap import configure_logging
+def worker(
+    check: Annotated[
+        bool, typer.Option("--check", help="Do not start: exit 0 if a running worker's heartbeat is fresh, else 1.")
+    ] = False,
+) -> None:
+    """Run the background worker (scheduled scans, Spot interruption poller, executor).
+
+    With --check, for process managers: reads the liveness file the worker writes every 30 s
+    (CLOUDOPTIM_WORKER__LIVENESS_FILE, default worker.alive in the data directory) and exits 0
+    when it is younger than three heartbeats, 1 otherwise.
+    """
+    settings = settings_or_exit()
+    if check:
+        from background.liveness import check as check_liveness
+        from background.liveness import liveness_path
+
+        state = check_liveness(liveness_path(settings))
+        if not state.alive:
+            error(state.message, code=EXIT_FAILED)
+        say(state.message)
+        return
     from app.settings import ensure_data_dir
+    from background.logs import configure
     from background.worker import Worker, WorkerAlreadyRunning
 
-    settings = settings_or_exit()
     run_or_exit(lambda: ensure_data_dir(settings))  # the worker's lock file lives there
-    configure_logging(settings)
+    configure(settings)
     engine = open_db_or_exit(settings)
     try:
         Worker(settings, engine).run()

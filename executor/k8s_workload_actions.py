@@ -14,8 +14,9 @@ Bodies work on a real API server and on the local emulator alike:
 - SetRequestsLimits states the container's complete cpu/memory requests and limits, as KRR
   does: None means "no value" (a CPU limit of None removes it); other resources are untouched.
 - ScheduleScale changes nothing now: it stores the schedule as `cloudoptim.io/schedule-*`
-  annotations on the workload (agentless: no CronJob, no operator). The worker's scheduler reads
-  and enforces them in a later step; rollback removes them and restores the original replicas.
+  annotations on the workload (agentless: no CronJob, no operator; the format is engines.schedules).
+  The worker's enforcer (app.services.schedules) scales at each transition; rollback removes the
+  annotations, the enforcer's included, and gives back the replicas the enforcer took away.
 SetTrafficDistribution lives in executor.k8s_service_actions; importing it here registers it.
 """
 
@@ -25,9 +26,9 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
 from kubernetes.client.exceptions import ApiException
 
+from engines import schedules
 from engines.actions import ScaleReplicas, ScheduleScale, SetRequestsLimits
 from executor import k8s_service_actions  # noqa: F401  # registers SetTrafficDistribution
 from executor import k8s_util as k
@@ -37,7 +38,6 @@ from executor.registry import register
 
 WORKLOADS = ("deployments", "statefulsets")
 SCALES = ("deployments/scale", "statefulsets/scale")
-SCHEDULE_PREFIX = "cloudoptim.io/schedule-"
 
 
 @register
@@ -148,16 +148,15 @@ class ScaleReplicasAction(Action[ScaleReplicas]):
 
 # --- scheduled scaling -----------------------------------------------------------------------
 def schedule_annotations(spec: ScheduleScale, original: int) -> dict[str, str]:
-    """The annotations the worker's scheduler reads (a later step enforces them)."""
-    return {f"{SCHEDULE_PREFIX}scale-down": spec.scale_down_cron, f"{SCHEDULE_PREFIX}scale-up": spec.scale_up_cron,
-            f"{SCHEDULE_PREFIX}timezone": spec.timezone, f"{SCHEDULE_PREFIX}replicas-off": str(spec.replicas_off),
-            f"{SCHEDULE_PREFIX}original-replicas": str(original)}
+    """The annotations the worker's enforcer reads (engines.schedules.decide)."""
+    return {schedules.SCALE_DOWN: spec.scale_down_cron, schedules.SCALE_UP: spec.scale_up_cron,
+            schedules.TIMEZONE: spec.timezone, schedules.REPLICAS_OFF: str(spec.replicas_off),
+            schedules.ORIGINAL_REPLICAS: str(original)}
 
 
 def _next_run(cron: str, timezone: str) -> str:
-    trigger = CronTrigger.from_crontab(cron, timezone=timezone)
-    when = trigger.get_next_fire_time(None, datetime.now(UTC).astimezone(ZoneInfo(timezone)))
-    return when.strftime("%a %Y-%m-%d %H:%M %Z") if when else "never"
+    when = schedules.next_fire(schedules.crontab_trigger(cron, timezone), datetime.now(UTC))
+    return when.astimezone(ZoneInfo(timezone)).strftime("%a %Y-%m-%d %H:%M %Z") if when else "never"
 
 
 def _annotate(ctx: ExecContext, img: k.Obj, annotations: dict[str, str | None]) -> None:
@@ -188,7 +187,7 @@ class ScheduleScaleAction(Action[ScheduleScale]):
             return [Refusal("invalid", f"unknown timezone {spec.timezone!r}")]
         for label, cron in (("scale-down", spec.scale_down_cron), ("scale-up", spec.scale_up_cron)):
             try:
-                CronTrigger.from_crontab(cron, timezone=spec.timezone)
+                schedules.crontab_trigger(cron, spec.timezone)
             except ValueError as exc:
                 refusals.append(Refusal("invalid", f"{label} cron {cron!r} is not a crontab expression: {exc}"))
         live, done = k.replicas_of(obj), self._scheduled(obj, spec)
@@ -202,7 +201,7 @@ class ScheduleScaleAction(Action[ScheduleScale]):
         """Already annotated with this schedule (a re-run after a crash)."""
         have = k.meta(obj).get("annotations") or {}
         want = schedule_annotations(spec, 0)
-        return all(have.get(key) == value for key, value in want.items() if not key.endswith("original-replicas"))
+        return all(have.get(key) == value for key, value in want.items() if key != schedules.ORIGINAL_REPLICAS)
 
     def plan(self, ctx: ExecContext, spec: ScheduleScale) -> Plan:
         kind, obj, _ = k.workload_target(ctx, spec.workload_kind, spec.namespace, spec.workload_name)
@@ -210,7 +209,7 @@ class ScheduleScaleAction(Action[ScheduleScale]):
         old = k.meta(obj).get("annotations") or {}
         original = k.replicas_of(obj)
         if self._scheduled(obj, spec):  # a re-run after a crash: the annotations are ours, keep their original
-            original = int(old.get(f"{SCHEDULE_PREFIX}original-replicas", original))
+            original = int(old.get(schedules.ORIGINAL_REPLICAS, original))
             old = {}
         target = f"{kind} {spec.namespace}/{spec.workload_name}"
         steps = [f"annotate {target}: scale to {spec.replicas_off} at '{spec.scale_down_cron}' and back to "
@@ -218,8 +217,9 @@ class ScheduleScaleAction(Action[ScheduleScale]):
                  f"next scale-down {_next_run(spec.scale_down_cron, spec.timezone)}, next scale-up "
                  f"{_next_run(spec.scale_up_cron, spec.timezone)}",
                  "nothing changes now: the worker's scheduler applies the schedule"]
+        keys = [*schedule_annotations(spec, original), *schedules.ENFORCER_KEYS]
         pre_image = {"kind": kind, "namespace": spec.namespace, "name": spec.workload_name, "replicas": original,
-                     "annotations": {key: old.get(key) for key in schedule_annotations(spec, original)}}
+                     "annotations": {key: old.get(key) for key in keys}}
         return Plan(summary=steps[0], steps=steps, pre_image=pre_image, reversible=True)
 
     def apply(self, ctx: ExecContext, spec: ScheduleScale, plan: Plan) -> dict[str, Any]:
@@ -237,12 +237,20 @@ class ScheduleScaleAction(Action[ScheduleScale]):
                 if have.get(key) != value]
 
     def rollback(self, ctx: ExecContext, plan: Plan) -> dict[str, Any]:
-        """Restore the annotations as they were (absent ones removed) and the original replicas."""
+        """Restore the annotations as they were (absent ones removed, the enforcer's too) and the
+        replicas: those the enforcer scaled down from, else the original ones unless the enforcer
+        has already restored them (a change made by hand in office hours is then kept)."""
         img = plan.pre_image
         _, obj, refusals = k.workload_target(ctx, img["kind"], img["namespace"], img["name"])
         if obj is None:
             raise PermanentError(refusals[0].message)
-        _annotate(ctx, img, dict(img["annotations"]))
-        if k.replicas_of(obj) != int(img["replicas"]):  # the schedule may have scaled it down already
-            k.scale_workload(ctx, img["kind"], img["namespace"], img["name"], int(img["replicas"]))
-        return {"replicas": int(img["replicas"]), "annotations": img["annotations"]}
+        live = {str(key): str(value) for key, value in (k.meta(obj).get("annotations") or {}).items()}
+        # Pre-images planned before the enforcer existed do not name its keys: remove them as well.
+        stale = {key: None for key in schedules.ENFORCER_KEYS if key in live and key not in img["annotations"]}
+        _annotate(ctx, img, {**img["annotations"], **stale})
+        restore = schedules.restore_replicas(live)
+        if restore is None and schedules.LAST_TRANSITION not in live:
+            restore = int(img["replicas"])  # never enforced: the schedule may have been run by hand
+        if restore is not None and k.replicas_of(obj) != restore:
+            k.scale_workload(ctx, img["kind"], img["namespace"], img["name"], restore)
+        return {"replicas": restore if restore is not None else k.replicas_of(obj), "annotations": img["annotations"]}

@@ -12,12 +12,14 @@ from app.services.recommendations import RecFilter, ScanRunView, latest_scan_run
 from app.ui.charts import savings_chart
 from app.ui.context import get_engine
 from app.ui.format import md_escape, usd
+from app.ui.rec_actions import apply_controls, outcome_banner
 from app.ui.rec_detail import TABLE_COLUMNS, TABLE_KEY, chosen, detail, table_rows
 
 ALL = "All"
 
 st.title("Recommendations")
 db = get_engine()
+outcome_banner()
 everything = query(db, RecFilter(status=None))
 if not everything:
     st.info(
@@ -71,7 +73,8 @@ if rows:
 else:
     st.info("No recommendation matches these filters.")
     selected = []
-detail(chosen(rows, everything, selected), everything, [r.fingerprint for r in rows])
+shown_rec = chosen(rows, everything, selected)
+detail(shown_rec, everything, [r.fingerprint for r in rows], actions=lambda rec: apply_controls(db, rec))
 
 latest_per_cluster: dict[str | None, ScanRunView] = {}
 for run in latest_scan_runs(db, limit=100):  # newest first: keep each cluster's latest finished run

@@ -299,7 +299,22 @@ def test_node_disruptions_count_real_node_executions_of_the_cluster_in_the_windo
                             started_at=started))  # fmt: skip
         s.commit()
     kinds = {"drain-and-remove-node", "move-to-spot", "replace-node-type"}
-    assert svc.node_disruptions_since(engine, cid, "prod", kinds, now - timedelta(hours=1)) == 2
+    used = svc.node_disruptions_since(engine, cid, "prod", kinds, now - timedelta(hours=1))
+    assert (used.nodes, used.executions) == (2, 2)
+
+
+def test_node_disruptions_count_every_node_a_stored_plan_disrupts_not_one_per_execution(engine: Engine) -> None:
+    cid = add_cluster(engine)
+    now = utcnow()
+    with Session(engine) as s:
+        for kind, plan in [("drain-and-remove-node", {"disrupts_nodes": 3}),  # one plan, three nodes
+                           ("drain-and-remove-node", {}),  # just started, plan not stored yet: one
+                           ("scale-replicas", {"disrupts_nodes": 0})]:
+            s.add(Execution(cluster_id=cid, cluster_name="prod", action_kind=kind, plan=plan,
+                            state=ExecutionState.SUCCEEDED, started_at=now - timedelta(minutes=5)))  # fmt: skip
+        s.commit()
+    used = svc.node_disruptions_since(engine, cid, "prod", {"drain-and-remove-node"}, now - timedelta(hours=1))
+    assert (used.nodes, used.executions) == (4, 2)
 
 
 def test_a_fingerprint_prefix_of_six_characters_or_more_finds_the_recommendation(engine: Engine, fp: str) -> None:

@@ -182,8 +182,42 @@ def test_a_drain_beyond_the_hourly_node_budget_is_refused_after_its_plan(
     done = run_one(engine, runner, add_rec(engine, FP, DrainAndRemoveNode(node="node-a"), cluster_id=cluster_id))
 
     assert done.state is ExecutionState.REFUSED and done.reason is not None
-    assert "already had 1 node disruption(s) in the last hour" in done.reason and "budget is 1 per hour" in done.reason
+    assert done.reason == ("cluster prod had 1 node disrupted in the last hour by 1 execution and this plan would "
+                           "disrupt 1 more (2 in all); the budget is 1 node per hour "
+                           "(CLOUDOPTIM_EXECUTOR__MAX_NODES_DRAINED_PER_HOUR): try again later")
     assert done.plan["disrupts_nodes"] == 1 and not unschedulable(k8s, "node-a")
+
+
+def test_the_hourly_budget_counts_the_nodes_an_earlier_plan_drained_not_its_executions(
+    engine: Engine, settings: Settings, k8s: LocalKubernetes, cluster_id: int
+) -> None:
+    with_nodes(k8s, node("node-a"))
+    with Session(engine) as s:  # one execution twenty minutes ago that drained two nodes
+        s.add(Execution(cluster_id=cluster_id, cluster_name="prod", action_kind="drain-and-remove-node",
+                        plan={"disrupts_nodes": 2}, state=ExecutionState.SUCCEEDED,
+                        started_at=utcnow() - timedelta(minutes=20)))  # fmt: skip
+        s.commit()
+    runner = ExecutionRunner(with_executor(settings, max_nodes_drained_per_hour=2), engine, owner="test-host:1")
+    done = run_one(engine, runner, add_rec(engine, FP, DrainAndRemoveNode(node="node-a"), cluster_id=cluster_id))
+
+    assert done.state is ExecutionState.REFUSED and done.reason is not None
+    assert done.reason.startswith("cluster prod had 2 nodes disrupted in the last hour by 1 execution and this plan "
+                                  "would disrupt 1 more (3 in all); the budget is 2 nodes per hour")
+    assert not unschedulable(k8s, "node-a")
+
+
+def test_a_drain_that_fits_the_remaining_node_budget_runs(
+    engine: Engine, settings: Settings, k8s: LocalKubernetes, cluster_id: int
+) -> None:
+    with_nodes(k8s, node("node-a"), node("node-b"))
+    with Session(engine) as s:
+        s.add(Execution(cluster_id=cluster_id, cluster_name="prod", action_kind="drain-and-remove-node",
+                        plan={"disrupts_nodes": 2}, state=ExecutionState.SUCCEEDED,
+                        started_at=utcnow() - timedelta(minutes=20)))  # fmt: skip
+        s.commit()
+    runner = ExecutionRunner(with_executor(settings, max_nodes_drained_per_hour=3), engine, owner="test-host:1")
+    done = run_one(engine, runner, add_rec(engine, FP, DrainAndRemoveNode(node="node-a"), cluster_id=cluster_id))
+    assert done.state is ExecutionState.SUCCEEDED, done.reason
 
 
 def test_an_execution_whose_cluster_was_removed_fails_with_the_reason(engine: Engine, runner: ExecutionRunner) -> None:

@@ -159,3 +159,32 @@ def test_the_first_scheduled_scan_waits_an_interval_after_a_fresh_scan_of_every_
         row.last_scan_at = now - timedelta(minutes=5)
         s.add(row)
     assert first_scheduled_scan(engine, interval, now) == now + timedelta(minutes=55)
+
+
+def test_the_scan_thread_runs_its_after_scan_step_after_a_pass_that_scanned_and_survives_its_failure(
+    engine: Engine, settings: Settings, tmp_path: Path, aws_env: None
+) -> None:
+    from background.scan_runner import ScanRunner
+    from tests.waiting import wait_until
+
+    kubeconfig = tmp_path / "kubeconfig"
+    with LocalKubernetes() as kube:
+        kube.write_kubeconfig(kubeconfig, context="real")
+    register_cluster(engine, name="ghost", context="does-not-exist", region="us-east-1", kubeconfig=str(kubeconfig),
+                     check_context=False)  # fmt: skip
+    calls: list[int] = []
+
+    def after() -> None:
+        calls.append(len(calls))
+        raise RuntimeError("the ledger is briefly unreachable")
+
+    runner = ScanRunner(JobContext(settings, engine), poll_interval_s=0.05, after_scans=after)
+    runner.start()
+    try:
+        runner.poke()  # nothing requested: no scan, so no after-scan step
+        runner.schedule_all()
+        wait_until(lambda: calls == [0], timeout=60)
+        runner.schedule_all()  # the failing step did not stop the thread
+        wait_until(lambda: calls == [0, 1], timeout=60)
+    finally:
+        assert runner.stop(timeout=30)

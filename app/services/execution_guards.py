@@ -15,8 +15,9 @@ from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from app.services.execution_views import ExecutionView
-from app.services.execution_worker import node_disruptions_since
+from app.services.execution_worker import node_disruptions_since, nodes_of
 from executor.base import Plan, Refusal
+from executor.k8s_util import plural
 
 # Action kinds that cordon and drain a node (its pods restart elsewhere): the disruption budget.
 NODE_DISRUPTING = frozenset({"drain-and-remove-node", "replace-node-type", "move-to-spot"})
@@ -39,18 +40,21 @@ def namespace_refusals(spec: BaseModel, protected: Collection[str]) -> list[Refu
 
 
 def budget_refusal(db: Engine, execution: ExecutionView, plan: Plan, per_hour: int, now: datetime) -> Refusal | None:
-    """Refuse when this node disruption would exceed `per_hour` on the cluster in the last hour.
+    """Refuse when the nodes this plan disrupts, added to those disrupted in the last hour, exceed `per_hour`.
 
-    Counted from executions (running, succeeded, failed or rolled back, not dry runs) of
-    node-disrupting kinds that started in the window, so the budget survives a worker restart.
+    The budget counts nodes, not executions: a plan that drains three nodes uses three. Past
+    disruptions come from the executions table (running, succeeded, failed or rolled back, not dry
+    runs), so the budget survives a worker restart.
     """
-    nodes = max(plan.disrupts_nodes, 1) if execution.action_kind in NODE_DISRUPTING else plan.disrupts_nodes
+    nodes = nodes_of(execution.action_kind, {"disrupts_nodes": plan.disrupts_nodes}, NODE_DISRUPTING)
     if nodes == 0:
         return None
     used = node_disruptions_since(db, execution.cluster_id, execution.cluster, NODE_DISRUPTING, now - BUDGET_WINDOW,
                                   exclude_id=execution.id)  # fmt: skip
-    if used + nodes <= per_hour:
+    if used.nodes + nodes <= per_hour:
         return None
-    return Refusal("disruption-budget", f"cluster {execution.cluster} already had {used} node disruption(s) in the "
-                   f"last hour and this one adds {nodes}; the budget is {per_hour} per hour "
-                   "(CLOUDOPTIM_EXECUTOR__MAX_NODES_DRAINED_PER_HOUR): try again later")  # fmt: skip
+    by = f" by {plural(used.executions, 'execution')}" if used.executions else ""
+    return Refusal("disruption-budget", f"cluster {execution.cluster} had {plural(used.nodes, 'node')} disrupted in "
+                   f"the last hour{by} and this plan would disrupt {nodes} more ({used.nodes + nodes} in all); the "
+                   f"budget is {plural(per_hour, 'node')} per hour (CLOUDOPTIM_EXECUTOR__MAX_NODES_DRAINED_PER_HOUR): "
+                   "try again later")  # fmt: skip

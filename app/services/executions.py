@@ -211,9 +211,14 @@ def get_execution(db: Engine, execution_id: int) -> ExecutionView | None:
 
 
 def list_executions(db: Engine, *, state: ExecutionState | None = None, cluster: str | None = None,
-                    fingerprint: str | None = None, limit: int = 100) -> list[ExecutionView]:
+                    fingerprint: str | None = None, action_kind: str | None = None,
+                    kind: ExecutionKind | None = None, limit: int = 100) -> list[ExecutionView]:
     """Executions matching the filters, newest first (`cluster` is the name it was run on)."""
     stmt = select(Execution)
+    if action_kind:
+        stmt = stmt.where(Execution.action_kind == action_kind)
+    if kind is not None:
+        stmt = stmt.where(Execution.kind == kind)
     if state is not None:
         stmt = stmt.where(Execution.state == state)
     if cluster:

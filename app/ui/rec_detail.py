@@ -9,7 +9,7 @@ Used by pages/recommendations.py.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import streamlit as st
@@ -18,6 +18,7 @@ from app.services.recommendations import RecView
 from app.ui.evidence import evidence_tables
 from app.ui.format import md_escape, number, usd, when
 
+Actions = Callable[[RecView], None] | None  # draws the buttons that act on the shown recommendation
 TABLE_KEY = "rec_table"
 FOCUS_KEY = "rec_focus"
 # Pixel widths that fit the main column of a 1400 px window with the sidebar open (about 940 px,
@@ -81,8 +82,9 @@ def _related_buttons(title: str, fingerprints: list[str], by_fp: dict[str, RecVi
                   key=f"rel_{kind}_{fp}", on_click=_focus, args=(fp, shown), icon=":material/link:")  # fmt: skip
 
 
-def detail(rec: RecView | None, everything: Sequence[RecView], shown: list[str]) -> None:
-    """The panel for `rec`: costs, rationale, related recommendations, evidence, raw JSON."""
+def detail(rec: RecView | None, everything: Sequence[RecView], shown: list[str], actions: Actions = None) -> None:
+    """The panel for `rec`: costs, rationale, `actions` (Apply, Dismiss), related recommendations,
+    evidence, raw JSON."""
     if rec is None:
         st.info("Select a recommendation to see its details.", icon=":material/touch_app:")
         return
@@ -99,6 +101,8 @@ def detail(rec: RecView | None, everything: Sequence[RecView], shown: list[str])
         f"{md_escape(rec.engine)} · {md_escape(rec.cluster or 'account')} · status {rec.status.value} · risk "
         f"{md_escape(rec.risk)} · last seen {when(rec.last_seen_at)} · fingerprint {md_escape(rec.fingerprint)}"
     )
+    if actions is not None:
+        actions(rec)
     by_fp = {r.fingerprint: r for r in everything}
     _related_buttons("Apply first (depends on)", rec.depends_on, by_fp, shown, "dep")
     _related_buttons("Related (touch the same nodes)", [f for f in rec.related if f not in rec.depends_on], by_fp,

@@ -11,11 +11,8 @@ price book. After an intended change, regenerate and review the diff before comm
 
 from __future__ import annotations
 
-import difflib
 import json
-import os
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -26,11 +23,7 @@ from engines.snapshot import DisruptionBudget, LabelSelector
 from engines.snapshot_aws import Snapshot
 from tests.engines.test_binpack_helpers import NOW, cluster, daemon, node, pod
 from tests.framework.estate import wasteful_snapshot
-
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
-UPDATE = "CLOUDOPTIM_UPDATE_GOLDEN"
-# Read at import: tests/conftest.py removes every CLOUDOPTIM_* variable before each test runs.
-UPDATING = os.environ.get(UPDATE) == "1"
+from tests.golden_files import check_golden
 
 
 def mixed_snapshot() -> Snapshot:
@@ -81,20 +74,7 @@ def run(snapshot: Snapshot) -> ScanResult:
 @pytest.mark.parametrize("name", sorted(SNAPSHOTS))
 def test_the_engine_output_matches_its_golden_file_exactly(name: str) -> None:
     got = canonical(run(SNAPSHOTS[name]()))
-    path = GOLDEN / f"{name}.json"
-    if UPDATING:
-        path.write_text(got, encoding="utf-8")
-        return
-    if not path.exists():
-        pytest.fail(f"{path} is missing; create it with {UPDATE}=1 (see tests/golden/README.md)", pytrace=False)
-    want = path.read_text(encoding="utf-8")
-    if got != want:
-        diff = "".join(difflib.unified_diff(want.splitlines(True), got.splitlines(True), str(path), "engine output"))
-        pytest.fail(
-            f"engine output differs from {path.name}:\n{diff}\nIf the change is intended, regenerate with "
-            f"{UPDATE}=1 .venv/bin/python -m pytest tests/engines/test_binpack_golden.py and review git diff.",
-            pytrace=False,
-        )
+    check_golden(name, got, what="engine output", test_file="tests/engines/test_binpack_golden.py")
 
 
 def test_golden_output_is_deterministic_and_covers_links_and_skips() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from engines import schedules
 from engines.actions import ScaleReplicas, ScheduleScale, SetRequestsLimits, SetTrafficDistribution
 from executor.base import Action, ExecContext, K8sRule, PermanentError, Plan
 from executor.registry import action_for, all_actions
@@ -173,6 +174,26 @@ def test_planning_a_schedule_again_after_a_crash_keeps_the_original_replicas_and
     action.rollback(ctx, again)
     live = read(kube, "Deployment")
     assert live["spec"]["replicas"] == 3 and not live["metadata"].get("annotations")
+
+
+def test_a_rollback_also_removes_the_enforcers_annotations_and_restores_what_it_scaled_down_from(
+        kube: Kube) -> None:
+    kube.cluster.put(workload("Deployment", "web", 3))
+    spec = ScheduleScale(namespace="default", workload_kind="Deployment", workload_name="web",
+                         scale_down_cron="0 20 * * *", scale_up_cron="0 7 * * *")
+    action, ctx = action_for(spec.kind), kube.ctx()
+    plan = run(action, ctx, spec)
+    assert set(plan.pre_image["annotations"]) >= {schedules.RESTORE_REPLICAS, schedules.LAST_TRANSITION}
+    # A pre-image planned before the enforcer existed; someone grew the workload to 5 in office
+    # hours, then the enforcer scaled it down from 5 tonight.
+    for key in schedules.ENFORCER_KEYS:
+        del plan.pre_image["annotations"][key]
+    kube.apps.patch_namespaced_deployment("web", "default", {"metadata": {"annotations": {
+        schedules.RESTORE_REPLICAS: "5", schedules.LAST_TRANSITION: "down 2026-06-08T20:00:00+00:00"}}})
+    kube.apps.patch_namespaced_deployment_scale("web", "default", {"spec": {"replicas": 0}})
+    action.rollback(ctx, plan)
+    live = read(kube, "Deployment")
+    assert live["spec"]["replicas"] == 5 and not live["metadata"].get("annotations")
 
 
 def test_a_schedule_with_a_bad_cron_or_timezone_or_nothing_to_save_is_refused(kube: Kube) -> None:
