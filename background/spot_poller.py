@@ -6,15 +6,18 @@ once at start-up: there is nothing to poll, and the rest of the worker runs as u
 passes its sandbox queue). Each receive waits up to `spot.poll_wait_s` (20 s: AWS's maximum, so
 an idle queue costs three calls a minute and a warning is seen the moment it is receivable) for
 up to 10 messages; `app.services.spot_handler` records and cordons each, and the messages are
-then deleted in one call. A message whose record could not be stored is not deleted: SQS
+then deleted in one call. A batch is handled off the poller thread (up to BATCHES_IN_FLIGHT at
+once), so the next receive starts at once: when a whole pool is interrupted, the tenth node's
+warning must not wait for the first nine cordons. A message whose record could not be stored is not deleted: SQS
 delivers it again after its visibility timeout. An SQS or network error (a wrong endpoint, a
 deleted queue, throttling) is logged and retried after a back-off that doubles up to
 `spot.error_backoff_max_s`, and resets after the first good receive.
 
 Stopping: `request_stop` lets running drains park (their rows stay `handling`, and the next
 start resumes them while the notice lasts). A receive already waiting cannot be interrupted;
-`stop` does not wait for it (nothing is in hand, and any message it returns stays in the
-queue), so a stop takes only as long as the drains need to park.
+`stop` does not wait for it (nothing is in hand, and any message it returns after the stop is
+made visible again at once for the next worker), so a stop takes only as long as the drains need
+to park.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import logging
 import re
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -36,6 +41,7 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 BATCH = 10  # SQS's maximum per receive
+BATCHES_IN_FLIGHT = 4  # received batches being handled at once; the next receive waits for a free slot
 FIRST_BACKOFF_S = 1.0
 _QUEUE_REGION = re.compile(r"sqs[.-]([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d)\.")
 
@@ -71,6 +77,10 @@ class SpotPoller:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="spot-poller", daemon=True)
         self._in_receive = False
+        self._slots = threading.BoundedSemaphore(BATCHES_IN_FLIGHT)
+        self._batches = ThreadPoolExecutor(BATCHES_IN_FLIGHT, thread_name_prefix="spot-batch")
+        self._in_flight: set[Future[None]] = set()
+        self._flight_lock = threading.Lock()
         self.ready = threading.Event()  # set once the warm-up is done and the first receive is due
         self.errors = 0  # consecutive receive errors (0 = the last receive worked)
         self.received = 0  # messages received since start
@@ -113,8 +123,14 @@ class SpotPoller:
         if self._thread.is_alive():
             while self._thread.is_alive() and not self._in_receive and time.monotonic() - began < timeout:
                 self._thread.join(0.05)
+        with self._flight_lock:
+            batches = list(self._in_flight)
+        # A batch still being recorded finishes (its cordons are seconds away); one that does not is
+        # not deleted from the queue, so SQS delivers it again to the next worker.
+        _done, pending = wait(batches, timeout=max(0.0, timeout - (time.monotonic() - began)))
+        self._batches.shutdown(wait=False)
         drains_done = self._handler.stop(max(0.0, timeout - (time.monotonic() - began))) if self._handler else True
-        return drains_done and (not self._thread.is_alive() or self._in_receive)
+        return not pending and drains_done and (not self._thread.is_alive() or self._in_receive)
 
     @property
     def alive(self) -> bool:
@@ -136,13 +152,24 @@ class SpotPoller:
                 self._back_off("unexpected error")
 
     def poll_once(self) -> int:
-        """One receive, handle and delete; returns the messages received (0 after an error)."""
+        """One receive, its batch handed to a batch thread; returns the messages received (0 after an error)."""
+        while not self._slots.acquire(timeout=0.5):  # every batch slot busy: receive nothing more yet
+            if self._stop.is_set():
+                return 0
+        try:
+            return self._receive()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def _receive(self) -> int:
         try:
             self._in_receive = True
             resp = self._client.receive_message(
                 QueueUrl=self.queue_url, MaxNumberOfMessages=BATCH, WaitTimeSeconds=self.settings.spot.poll_wait_s,
                 AttributeNames=["ApproximateReceiveCount"])  # fmt: skip
         except (ClientError, BotoCoreError) as exc:
+            self._slots.release()
             self._back_off(_describe(exc))
             return 0
         finally:
@@ -156,11 +183,44 @@ class SpotPoller:
             for m in resp.get("Messages") or []
         ]
         if not deliveries:
+            self._slots.release()
+            return 0
+        if self._stop.is_set():  # a receive that was waiting when the stop came: hand the batch back
+            self._slots.release()
+            self._release(deliveries)
             return 0
         self.received += len(deliveries)
-        outcomes = self.handler.handle(deliveries, received_at)
-        self._delete([d for d, outcome in outcomes if outcome is not Outcome.NOT_STORED and d.deletable])
+        future = self._batches.submit(self._handle_batch, deliveries, received_at)
+        with self._flight_lock:
+            self._in_flight.add(future)
+        future.add_done_callback(self._batch_done)
         return len(deliveries)
+
+    def _handle_batch(self, deliveries: list[Delivery], received_at: datetime) -> None:
+        try:
+            outcomes = self.handler.handle(deliveries, received_at)
+            self._delete([d for d, outcome in outcomes if outcome is not Outcome.NOT_STORED and d.deletable])
+        except Exception:  # nothing deleted: SQS delivers the batch again, and stored events are duplicates then
+            log.exception("Spot poller: a batch of %d message(s) could not be handled", len(deliveries))
+
+    def _batch_done(self, future: Future[None]) -> None:
+        with self._flight_lock:
+            self._in_flight.discard(future)
+        self._slots.release()
+
+    def _release(self, deliveries: list[Delivery]) -> None:
+        """Make messages this stopping poller will not handle visible again at once, so the next
+        worker gets them now instead of after the visibility timeout."""
+        entries = [{"Id": str(i), "ReceiptHandle": d.receipt, "VisibilityTimeout": 0}
+                   for i, d in enumerate(deliveries) if d.deletable]  # fmt: skip
+        try:
+            if entries:
+                self._client.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("Spot poller: %d message(s) return to the queue after their visibility timeout: %s",
+                        len(entries), _describe(exc))  # fmt: skip
+        else:
+            log.info("Spot poller: stopping; %d message(s) handed back to the queue", len(entries))
 
     def _delete(self, done: list[Delivery]) -> None:
         if not done:

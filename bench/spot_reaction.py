@@ -4,7 +4,8 @@ One sandbox (moto server + local Kubernetes APIs), 50 fresh Spot nodes (10 with 
 prod-east: most run 2 pods, two run 10 and two run 50 (one of each behind PodDisruptionBudgets
 that allow one disruption at a time). For each node one Spot interruption warning goes through
 moto's EventBridge (`put_events`) and its rule into the SQS queue, where the worker's own
-`SpotPoller` (long polling, the real handler, SQLite) picks it up. Reported from the spot_warnings
+`SpotPoller` (long polling, the real handler, SQLite), in its own process as in `cloudoptim
+worker` (bench/spot_child.py), picks it up. Reported from the spot_warnings
 rows: p50/p95/p99/max of event put -> node cordoned and event put -> replacement launched, the
 drain time of the 10- and 50-pod nodes and whether every drain ended inside the notice.
 
@@ -21,6 +22,8 @@ import json
 import logging
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -35,7 +38,6 @@ from app.bootstrap import open_database
 from app.db.models import SpotWarning
 from app.services.clusters import register_cluster
 from app.settings import load_settings
-from background.spot_poller import SpotPoller
 from sandbox import spot_lab
 from sandbox.sandbox import Sandbox
 
@@ -171,9 +173,13 @@ def _cloudoptim(sb: Sandbox, nodes: dict[str, str], labels: dict[str, str], tmp:
             is_sandbox=True,
             replace=True,
         )
-    poller = SpotPoller(settings, db)
-    poller.start()
-    _wait(poller.ready.is_set)
+    # The poller runs in its own process, as in `cloudoptim worker` (see bench/spot_child.py).
+    child = subprocess.Popen([sys.executable, "-m", "bench.spot_child"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "CLOUDOPTIM_AWS__SPOT_QUEUE_URL": sb.spot_queue_url})  # fmt: skip
+    assert child.stdin is not None and child.stdout is not None
+    if child.stdout.readline().strip() != "ready":
+        raise RuntimeError(f"the Spot poller process did not start (exit code {child.wait()})")
     started = datetime.now(UTC)
     sent = _put_all(sb, list(nodes), gap_s=0.05)  # the baselines' pace
 
@@ -184,11 +190,16 @@ def _cloudoptim(sb: Sandbox, nodes: dict[str, str], labels: dict[str, str], tmp:
 
     _wait(lambda: bool(finished()))
     rows = {r.event_id: r for r in finished()}
-    poller.stop(30)
+    child.stdin.close()
+    child.wait(60)
     db.dispose()
     cordon = [c.timestamp() - t for e, (_i, t) in sent.items() if (c := rows[e].cordoned_at)]
     launch = [at.timestamp() - t for e, (_i, t) in sent.items() if (at := rows[e].replacement_launched_at)]
-    out = [_summary("put -> cordoned, CloudOptim", cordon), _summary("put -> replacement launched, CloudOptim", launch)]
+    put_to_received = [rows[e].received_at.timestamp() - t for e, (_i, t) in sent.items()]
+    handling = [c.timestamp() - r.received_at.timestamp() for r in rows.values() if (c := r.cordoned_at)]
+    out = [_summary("put -> cordoned, CloudOptim", cordon), _summary("put -> replacement launched, CloudOptim", launch),
+           _summary("put -> received, CloudOptim poller", put_to_received),
+           _summary("received -> cordoned, CloudOptim handler", handling)]  # fmt: skip
     in_notice = sum(bool(r.handled_in_notice) for r in rows.values())
     out.append({"metric": "drains finished inside the notice", "n": len(rows), "count": in_notice})
     for event_id, (instance, put_at) in sent.items():

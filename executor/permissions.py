@@ -31,6 +31,7 @@ IAM_READS: tuple[tuple[str, str], ...] = (
     ("sqs:GetQueueUrl", "app.collectors.aws: the URL of that queue"),
     ("sqs:ReceiveMessage", "background (the Spot interruption poller): read warnings from the queue"),
     ("sqs:DeleteMessage", "background (the Spot interruption poller): remove a handled warning"),
+    ("sqs:ChangeMessageVisibility", "background (the Spot interruption poller): hand back a batch received while stopping"),
     ("pricing:GetProducts", "app.pricing.refresh (`cloudoptim data refresh`): on-demand and EBS prices"),
 )
 # (rule, where it is used): app.collectors.k8s lists each of these, cluster-wide, with limit/continue.

@@ -6,6 +6,7 @@ Usage: .venv/bin/python scripts/screenshots.py   (starts its own demo on a free 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -55,9 +56,40 @@ def main() -> None:
             page.get_by_text("Evidence").first.wait_for(timeout=30000)
             page.wait_for_timeout(1000)
             screenshot(page, OUT / "recommendations.png")
+        _apply_and_interrupt(env)
+        with browser_page(1400, 1600) as page:
+            page.goto(f"{url}/executions")
+            wait_for_run(page)
+            page.get_by_text(re.compile("succeeded|failed|refused")).first.wait_for(timeout=120000)
+            page.wait_for_timeout(1000)
+            screenshot(page, OUT / "executions.png")
+        with browser_page(1400, 1300) as page:
+            page.goto(f"{url}/spot-events")
+            wait_for_run(page)
+            page.get_by_text("handled").first.wait_for(timeout=120000)
+            page.wait_for_timeout(1000)
+            screenshot(page, OUT / "spot-events.png")
     finally:
         demo.send_signal(signal.SIGTERM)
         demo.wait(timeout=60)
+
+
+def _apply_and_interrupt(env: dict[str, str]) -> None:
+    """Something to show on the Executions and Spot events pages: the top consolidation applied
+    through the worker, and one Spot interruption warning."""
+    from app.bootstrap import open_database
+    from app.services.executions import queue_execution
+    from app.services.recommendations import RecFilter, query
+    from app.settings import load_settings
+
+    os.environ["CLOUDOPTIM_DATA_DIR"] = env["CLOUDOPTIM_DATA_DIR"]
+    db = open_database(load_settings())
+    drains = [r for r in query(db, RecFilter()) if r.action == "drain-and-remove-node"]
+    if drains:
+        queue_execution(db, drains[0].fingerprint, requested_by="screenshots")
+    db.dispose()
+    cloudoptim = str(Path(sys.executable).parent / "cloudoptim")
+    subprocess.run([cloudoptim, "demo", "--inject", "spot-interruption"], env=env, check=True)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ time goes into the row the moment it happens.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -162,8 +163,11 @@ class SpotActions:
                 f"fits: about {check.estimated_s:.0f} s for {k.plural(len(check.evictable), 'pod')} of {budget:.0f} s"
             )
         else:
+            # A blocked budget cannot fit; a long estimate is an upper bound (each round counts the
+            # longest grace period and a replacement's start), so it only may not.
+            verdict = "does not fit" if math.isinf(check.estimated_s) else "may not fit"
             note = (
-                f"does not fit in the {budget:.0f} s left: "
+                f"{verdict} in the {budget:.0f} s left: "
                 + "; ".join(check.blockers)
                 + "; draining every other pod first"
             )

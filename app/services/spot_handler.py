@@ -36,7 +36,7 @@ from app.settings import Settings
 from executor import k8s_util as k
 
 log = logging.getLogger(__name__)
-FAST_WORKERS = 10  # one per message of a full SQS batch
+FAST_WORKERS = 40  # one per message of every batch the poller may have in flight (4 x 10)
 DRAIN_WORKERS = 64  # nodes drained at once; a mass interruption must not queue drains behind others
 
 

@@ -58,6 +58,8 @@ def test_a_warning_put_through_eventbridge_cordons_replaces_and_drains_the_node_
     assert row.received_at <= row.cordoned_at <= row.replacement_launched_at <= row.drained_at <= row.deadline_at
     assert row.handled_in_notice is True
     assert row.feasibility and "PodDisruptionBudget spot-lab/shop allows 1 disruption for 10 pods" in row.feasibility
+    # 10 rounds of 1 disruption are an upper bound above the budget: it may not fit, and here it did.
+    assert row.feasibility.startswith("may not fit in the"), row.feasibility
     assert sorted(row.detail["evicted"]) == moved and row.detail["pool"] == {
         "instance_type": "m5.xlarge",
         "zone": "us-east-1b",
@@ -143,3 +145,33 @@ def test_a_rebalance_recommendation_follows_the_policy(
         assert row.cordoned_at is None and replacements(spot_env, instance_id) == []
         assert not core(spot_env).read_node(node).spec.unschedulable
     assert row.node_name == node
+
+
+def test_a_warning_a_killed_worker_left_handling_is_resumed_inside_its_notice_and_an_expired_one_failed(
+    spot_env: Sandbox, engine: Engine, start_poller: Callable[..., SpotPoller]
+) -> None:
+    from app.db.types import utcnow
+
+    instance_id, node = spot_lab.launch_spot_node(spot_env, CLUSTER, zone="us-east-1c")
+    moved = spot_lab.put_pods(spot_env, CLUSTER, node, "resumed", 3)
+    now = utcnow()
+    # What a worker SIGKILLed right after storing the rows leaves: one warning whose notice still
+    # runs (its message is already deleted, so only the row can bring it back) and one long expired.
+    with Session(engine) as s:
+        s.add(SpotWarning(event_id="killed-live", detail_type="EC2 Spot Instance Interruption Warning",
+                          instance_id=instance_id, region="us-east-1", status="handling", event_time=now,
+                          received_at=now, deadline_at=now + timedelta(seconds=120), instance_action="terminate"))
+        s.add(SpotWarning(event_id="killed-expired", detail_type="EC2 Spot Instance Interruption Warning",
+                          instance_id="i-0000000000000dead", region="us-east-1", status="received",
+                          event_time=now - timedelta(minutes=10), received_at=now - timedelta(minutes=10),
+                          deadline_at=now - timedelta(minutes=8)))  # fmt: skip
+        s.commit()
+    start_poller()
+
+    live = finished_row(engine, "killed-live")
+    assert live.status == "handled" and live.handled_in_notice is True, live.message
+    assert live.cordoned_at and live.replacement_launched_at and live.drained_at
+    assert sorted(live.detail["evicted"]) == moved
+    expired = finished_row(engine, "killed-expired")
+    assert expired.status == "failed" and expired.handled_in_notice is False
+    assert expired.message and "the worker stopped while handling it and the notice ended" in expired.message
