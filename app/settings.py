@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceParseError
 from sqlalchemy.engine import make_url
@@ -128,6 +128,28 @@ class ExecutorSettings(BaseModel):
     protected_namespaces: Namespaces = Field(default_factory=lambda: ["kube-system"])
     aws_wait_timeout_s: Seconds = Field(900.0, gt=0, description="how long to wait for an EC2 snapshot, stop or volume change, seconds")
     node_join_timeout_s: Seconds = Field(600.0, gt=0, description="how long a launched node may take to join the cluster Ready, seconds")
+    dry_run_clusters: Annotated[list[str], NoDecode, BeforeValidator(_split_list)] = Field(
+        default_factory=list, description="clusters whose executions are planned and shown, never applied")
+    disruption_window_timezone: str = Field("UTC", description="IANA timezone of disruption_window")
+    disruption_window: str = Field(
+        "", description="when node-disrupting actions may run, e.g. 'sat,sun 00:00-06:00'; empty = any time")
+
+    @field_validator("disruption_window_timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        from engines.windows import parse_window
+
+        parse_window("00:00-01:00", value)  # raises a WindowError (a ValueError) naming the timezone
+        return value
+
+    @field_validator("disruption_window")
+    @classmethod
+    def _check_window(cls, value: str, info: ValidationInfo) -> str:
+        if value.strip():
+            from engines.windows import parse_window
+
+            parse_window(value, info.data.get("disruption_window_timezone", "UTC"))
+        return value.strip()
 
 
 class SpotSettings(BaseModel):

@@ -166,6 +166,10 @@ class ExecutionRunner:
 
     def _apply(self, ctx: ExecContext, execution: svc.ExecutionView, spec: BaseModel, phases: Phases) -> svc.ExecutionView:
         refusals = guards.namespace_refusals(spec, self.settings.executor.protected_namespaces)
+        # Outside the window nothing may disrupt; a dry run changes nothing, so it still shows its plan.
+        outside = guards.window_refusal(self.settings.executor, execution.action_kind, utcnow())
+        if outside is not None and not self._dry_run(execution):
+            refusals.append(outside)
         refusals += phases.validate(ctx, spec)
         if refusals:
             return self._refuse(execution, refusals)
@@ -175,7 +179,8 @@ class ExecutionRunner:
         if budget is not None:
             return self._refuse(execution, [budget])
         if self._dry_run(execution):
-            why = " (CLOUDOPTIM_EXECUTOR__DRY_RUN is set)" if self.settings.executor.dry_run else ""
+            reason = guards.dry_run_reason(self.settings.executor, execution)
+            why = f" ({reason})" if reason and not reason.startswith("it was") else ""
             return self._finish(execution, ExecutionState.SUCCEEDED, dry_run=True,
                                 result={"dry_run": True, "message": f"dry run: nothing applied{why}",
                                         "plan": plan.summary})  # fmt: skip
@@ -187,7 +192,7 @@ class ExecutionRunner:
         return self._finish(execution, ExecutionState.SUCCEEDED, result=result)
 
     def _dry_run(self, execution: svc.ExecutionView) -> bool:
-        return execution.dry_run or self.settings.executor.dry_run
+        return guards.dry_run_reason(self.settings.executor, execution) is not None
 
     def _refuse(self, execution: svc.ExecutionView, refusals: list[Any]) -> svc.ExecutionView:
         return self._finish(execution, ExecutionState.REFUSED, reason="; ".join(r.message for r in refusals),

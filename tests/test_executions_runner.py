@@ -170,6 +170,47 @@ def test_a_protected_namespace_is_refused_before_the_workload_is_read(
     assert done.reason.startswith("namespace shop is protected (CLOUDOPTIM_EXECUTOR__PROTECTED_NAMESPACES)")
 
 
+def closed_window_now() -> str:
+    """A one-hour window that opened yesterday at this hour: closed now, whatever the clock says."""
+    start = (utcnow() - timedelta(hours=23)).replace(minute=0)
+    end = start + timedelta(hours=1)
+    return f"{start:%a} {start:%H:%M}-{end:%H:%M}".lower()
+
+
+def test_a_drain_outside_the_disruption_window_is_refused_before_anything_changes_and_a_dry_run_still_plans(
+    engine: Engine, settings: Settings, k8s: LocalKubernetes, cluster_id: int
+) -> None:
+    with_nodes(k8s, node("node-a"))
+    closed = with_executor(settings, disruption_window=closed_window_now())
+    runner = ExecutionRunner(closed, engine, owner="test-host:1")
+    done = run_one(engine, runner, add_rec(engine, FP, DrainAndRemoveNode(node="node-a"), cluster_id=cluster_id))
+
+    assert done.state is ExecutionState.REFUSED and done.reason is not None
+    assert done.reason.startswith(f"drain-and-remove-node runs only inside the disruption window {closed_window_now()} (UTC)")
+    assert "it next opens" in done.reason and not unschedulable(k8s, "node-a")
+    assert done.steps == [] or all(s.name != "cordon" for s in done.steps)
+    planned = run_one(engine, runner, FP, dry_run=True)
+    assert planned.state is ExecutionState.SUCCEEDED and planned.plan["disrupts_nodes"] == 1
+    assert not unschedulable(k8s, "node-a")
+
+
+def test_a_scale_is_not_disruptive_and_runs_outside_the_window(
+    engine: Engine, settings: Settings, k8s: LocalKubernetes, cluster_id: int
+) -> None:
+    runner = ExecutionRunner(with_executor(settings, disruption_window=closed_window_now()), engine, owner="test-host:1")
+    done = run_one(engine, runner, add_rec(engine, FP, scale_spec(), cluster_id=cluster_id))
+    assert done.state is ExecutionState.SUCCEEDED and replicas(k8s) == 1
+
+
+def test_a_cluster_listed_for_dry_runs_only_gets_plans_and_keeps_its_workloads(
+    engine: Engine, settings: Settings, k8s: LocalKubernetes, cluster_id: int
+) -> None:
+    runner = ExecutionRunner(with_executor(settings, dry_run_clusters=["prod"]), engine, owner="test-host:1")
+    done = run_one(engine, runner, add_rec(engine, FP, scale_spec(), cluster_id=cluster_id))
+    assert done.dry_run and "cluster prod is in CLOUDOPTIM_EXECUTOR__DRY_RUN_CLUSTERS" in done.result["message"]
+    assert replicas(k8s) == 3 and rec_status(engine, FP) == RecStatus.OPEN
+
+
 def test_a_drain_beyond_the_hourly_node_budget_is_refused_after_its_plan(
     engine: Engine, settings: Settings, k8s: LocalKubernetes, cluster_id: int
 ) -> None:

@@ -201,3 +201,25 @@ def test_the_confirmation_says_when_the_dry_run_setting_is_on(engine: Engine, mo
     at = _open()
     at.button(key="rec_apply").click().run()
     assert "CLOUDOPTIM_EXECUTOR__DRY_RUN is on: the worker plans and changes nothing" in _table_text(at)
+
+
+def test_a_drain_outside_the_disruption_window_cannot_be_confirmed_and_says_when_it_opens(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_executions_runner import closed_window_now
+
+    monkeypatch.setenv("CLOUDOPTIM_EXECUTOR__DISRUPTION_WINDOW", closed_window_now())
+    _seed(engine)
+    at = _open()
+    assert at.button(key="rec_apply").disabled
+    assert "runs only inside the disruption window" in _texts(at) and "it next opens" in _texts(at)
+
+
+def test_the_confirmation_says_when_the_cluster_is_listed_for_dry_runs_only(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLOUDOPTIM_EXECUTOR__DRY_RUN_CLUSTERS", "prod-east")
+    _seed(engine)
+    at = _open()
+    at.button(key="rec_apply").click().run()
+    assert "cluster prod-east is in CLOUDOPTIM_EXECUTOR__DRY_RUN_CLUSTERS" in _table_text(at)

@@ -16,6 +16,8 @@ from sqlalchemy import Engine
 
 from app.services.execution_views import ExecutionView
 from app.services.execution_worker import node_disruptions_since, nodes_of
+from app.settings import ExecutorSettings
+from engines.windows import parse_window
 from executor.base import Plan, Refusal
 from executor.k8s_util import plural
 
@@ -58,3 +60,31 @@ def budget_refusal(db: Engine, execution: ExecutionView, plan: Plan, per_hour: i
                    f"the last hour{by} and this plan would disrupt {nodes} more ({used.nodes + nodes} in all); the "
                    f"budget is {plural(per_hour, 'node')} per hour (CLOUDOPTIM_EXECUTOR__MAX_NODES_DRAINED_PER_HOUR): "
                    "try again later")  # fmt: skip
+
+
+# Actions that take capacity away while they run: what a maintenance window is for.
+DISRUPTIVE = NODE_DISRUPTING | {"stop-instance", "terminate-instance"}
+
+
+def window_refusal(settings: ExecutorSettings, action_kind: str, now: datetime) -> Refusal | None:
+    """A refusal when a disruptive action is applied outside `CLOUDOPTIM_EXECUTOR__DISRUPTION_WINDOW`."""
+    if not settings.disruption_window or action_kind not in DISRUPTIVE:
+        return None
+    window = parse_window(settings.disruption_window, settings.disruption_window_timezone)
+    if window.contains(now):
+        return None
+    opens = window.next_opening(now)
+    return Refusal("disruption-window", f"{action_kind} runs only inside the disruption window {window.describe()} "
+                   f"(CLOUDOPTIM_EXECUTOR__DISRUPTION_WINDOW); it next opens {opens:%a %Y-%m-%d %H:%M}: "
+                   "apply it again then")  # fmt: skip
+
+
+def dry_run_reason(settings: ExecutorSettings, execution: ExecutionView) -> str | None:
+    """Why this execution only plans (its own flag, the global switch or its cluster), or None."""
+    if settings.dry_run:
+        return "CLOUDOPTIM_EXECUTOR__DRY_RUN is set"
+    if execution.cluster in settings.dry_run_clusters:
+        return f"cluster {execution.cluster} is in CLOUDOPTIM_EXECUTOR__DRY_RUN_CLUSTERS"
+    if execution.dry_run:
+        return "it was queued as a dry run"
+    return None

@@ -22,7 +22,7 @@ from app.db import session_scope
 from app.db.states import RecStatus, ScanStatus
 from app.db.tables_recs import AuditEvent, Recommendation, ScanRun
 from app.db.types import utcnow
-from app.services.execution_guards import NODE_DISRUPTING, namespace_refusals
+from app.services.execution_guards import DISRUPTIVE, NODE_DISRUPTING, namespace_refusals, window_refusal
 from app.services.execution_worker import node_disruptions_since
 from app.services.recommendations import RecView
 from app.settings import ExecutorSettings
@@ -150,8 +150,16 @@ def review_apply(db: Engine, rec: RecView, executor: ExecutorSettings) -> ApplyR
         fits = used + 1 <= per_hour
         checks.append(Check("disruption budget", fits, f"{used} of {per_hour} node disruption(s) used on "
                             f"{rec.cluster} in the last hour" + ("" if fits else ": the worker would refuse it now")))  # fmt: skip
+    if executor.disruption_window and rec.action in DISRUPTIVE:
+        outside = window_refusal(executor, rec.action, utcnow())
+        checks.append(Check("disruption window", outside is None, outside.message if outside else
+                            f"inside the disruption window {executor.disruption_window} "
+                            f"({executor.disruption_window_timezone})"))  # fmt: skip
+    dry_cluster = rec.cluster in executor.dry_run_clusters
     checks.append(Check("dry-run setting", True, "CLOUDOPTIM_EXECUTOR__DRY_RUN is on: the worker plans and changes "
-                        "nothing" if executor.dry_run else "off: the worker applies the plan", blocking=False))  # fmt: skip
+                        "nothing" if executor.dry_run else f"cluster {rec.cluster} is in "
+                        "CLOUDOPTIM_EXECUTOR__DRY_RUN_CLUSTERS: the worker plans and changes nothing" if dry_cluster
+                        else "off: the worker applies the plan", blocking=False))  # fmt: skip
     return ApplyReview(plan=spec_plan(rec.action, rec.action_spec), checks=checks)
 
 
