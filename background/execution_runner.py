@@ -41,6 +41,7 @@ from app.settings import Settings
 from background.logs import log_context
 from engines.actions import ActionSpec
 from executor.base import ExecContext, ExecutorError
+from executor.opt_out import opt_out_refusals
 
 log = logging.getLogger(__name__)
 SPECS: TypeAdapter[ActionSpec] = TypeAdapter(ActionSpec)
@@ -171,6 +172,7 @@ class ExecutionRunner:
         if outside is not None and not self._dry_run(execution):
             refusals.append(outside)
         refusals += phases.validate(ctx, spec)
+        refusals += opt_out_refusals(ctx, spec)  # a mark set after the scan wins over the recommendation
         if refusals:
             return self._refuse(execution, refusals)
         plan = phases.plan(ctx, spec)

@@ -38,6 +38,7 @@ IAM_READS: tuple[tuple[str, str], ...] = (
 K8S_READS: tuple[tuple[K8sRule, str], ...] = (
     (K8sRule("", ("nodes", "pods"), ("list",)), "app.collectors.k8s: the cluster state every engine reads"),
     (K8sRule("", ("namespaces",), ("list",)), "app.collectors.k8s_workloads: namespace labels and opt-outs"),
+    (K8sRule("", ("namespaces",), ("get",)), "executor.opt_out: a namespace's opt-out, read again before an apply"),
     (K8sRule("", ("persistentvolumeclaims", "persistentvolumes"), ("list",)),
      "app.collectors.k8s: volume zones that pin pods"),
     (K8sRule("", ("events",), ("list",)), "app.collectors.k8s_workloads: OOM-kill events"),

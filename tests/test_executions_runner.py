@@ -389,3 +389,43 @@ def test_recovery_names_a_replacement_a_dead_move_to_spot_launched_so_a_retry_ad
     assert recovered.reason == ("the worker stopped during step RunInstances m5.large; check the target's current state "
                                 "before applying again; a replacement was launched (i-0abc (m5.large, Spot) in "
                                 "subnet-1): applying again adopts it")  # fmt: skip
+
+
+def _annotated(obj: dict[str, Any], **annotations: str) -> dict[str, Any]:
+    obj["metadata"].setdefault("annotations", {}).update(annotations)
+    return obj
+
+
+MOVE = DrainAndRemoveNode(node="node-a", moves=(PodMove(namespace="default", pod="web-1", to_node="node-b"),))
+
+
+@pytest.mark.parametrize(("marks", "reason"), [
+    ({"node": {"cloudoptim.io/opt-out": "true"}}, "node node-a has cloudoptim.io/opt-out=true"),
+    ({"pod": {"karpenter.sh/do-not-disrupt": "true"}}, "pod default/web-1 has karpenter.sh/do-not-disrupt=true"),
+    ({"pod": {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"}},
+     "pod default/web-1 has cluster-autoscaler.kubernetes.io/safe-to-evict=false"),
+    ({"namespace": {"cloudoptim.io/opt-out": "true"}},
+     "pod default/web-1 is in namespace default, which has cloudoptim.io/opt-out=true"),
+])  # fmt: skip
+def test_an_opt_out_set_after_the_scan_refuses_the_drain_and_nothing_is_cordoned(
+    engine: Engine, runner: ExecutionRunner, k8s: LocalKubernetes, cluster_id: int,
+    marks: dict[str, dict[str, str]], reason: str,
+) -> None:  # fmt: skip
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}
+    with_nodes(k8s, _annotated(node("node-a"), **marks.get("node", {})), node("node-b"),
+               _annotated(pod("web-1", "node-a", owner_kind="ReplicaSet"), **marks.get("pod", {})),
+               _annotated(namespace, **marks.get("namespace", {})))  # fmt: skip
+    done = run_one(engine, runner, add_rec(engine, FP, MOVE, cluster_id=cluster_id))
+    assert done.state is ExecutionState.REFUSED and done.reason is not None
+    assert reason in done.reason and done.result["refusals"][-1]["code"] == "opt-out"
+    assert not unschedulable(k8s, "node-a") and rec_status(engine, FP) == RecStatus.OPEN
+
+
+def test_a_workload_that_opted_out_after_the_scan_is_not_scaled(
+    engine: Engine, runner: ExecutionRunner, k8s: LocalKubernetes, cluster_id: int
+) -> None:
+    k8s.put(workload("Deployment", "web", 3, namespace="shop", annotations={"cloudoptim.io/opt-out": "true"}))
+    done = run_one(engine, runner, add_rec(engine, FP, scale_spec(), cluster_id=cluster_id))
+    assert done.state is ExecutionState.REFUSED and done.reason is not None
+    assert "Deployment shop/web has cloudoptim.io/opt-out=true: it opted out after the scan" in done.reason
+    assert replicas(k8s) == 3
