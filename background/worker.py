@@ -1,7 +1,9 @@
 """`cloudoptim worker`: one BlockingScheduler process that runs the background jobs.
 
 Exactly one worker may run per database (APScheduler job stores cannot be shared), so start-up
-takes a lock: an advisory lock on PostgreSQL, a lock file in the data directory. Then scans and
+takes a lock: an advisory lock on PostgreSQL, a lock file in the data directory. A second worker
+waits as a standby and takes over when the first one stops or dies (its lock ends with its
+process); `cloudoptim worker --no-wait` exits instead. Then scans and
 executions that a dead worker left `running` are marked failed (background.execution_runner
 uncordons what a dead drain left cordoned). SIGTERM and SIGINT stop the scheduler and let the scan
 and the execution step in progress finish (up to `CLOUDOPTIM_WORKER__STOP_TIMEOUT_S`).
@@ -15,11 +17,13 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
+from apscheduler.events import EVENT_SCHEDULER_START
 from apscheduler.schedulers.blocking import BlockingScheduler
 from filelock import FileLock, Timeout
 from sqlalchemy import Engine, text
@@ -36,6 +40,7 @@ from background.spot_poller import SpotPoller
 
 log = logging.getLogger(__name__)
 _PG_WORKER_LOCK = 0x0C10D0F8
+STANDBY_RETRY_S = 2.0  # how often a standby worker tries the lock again
 
 
 class WorkerAlreadyRunning(RuntimeError):
@@ -59,9 +64,11 @@ def heartbeat(engine: Engine, liveness_file: Path | None = None) -> None:
 
 
 class Worker:
-    def __init__(self, settings: Settings, engine: Engine) -> None:
+    def __init__(self, settings: Settings, engine: Engine, *, standby: bool = True) -> None:
         self.settings = settings
         self.engine = engine
+        self.standby = standby  # a second worker on the database waits for the lock instead of exiting
+        self._stopping = threading.Event()
         self.scheduler = BlockingScheduler(
             timezone="UTC",
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
@@ -114,12 +121,43 @@ class Worker:
     def _stop(self, signum: int, _frame: FrameType | None) -> None:
         # Ctrl-C in a terminal (or `cloudoptim demo` stopping its children) can deliver the signal
         # twice: once to the process group and once from the parent; stopping twice is fine.
+        if self._stopping.is_set():
+            return
+        self._stopping.set()  # a standby stops waiting for the lock
         if self.scheduler.running:
             log.info("received %s, stopping the worker", signal.Signals(signum).name)
+            # Not from the handler itself: the signal can land while the main thread holds the job
+            # executor's lock (submitting a job), and shutdown takes that lock too: a deadlock.
+            threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": False}, name="stop", daemon=True).start()
+
+    def _stop_if_asked(self, _event: object) -> None:
+        if self._stopping.is_set():
             self.scheduler.shutdown(wait=False)
 
+    def _wait_for_lock(self) -> bool:
+        """Take the lock; while another worker holds it, wait as a standby (or raise when `standby`
+        is off). False when stopped while waiting."""
+        announced = False
+        while True:
+            try:
+                self._acquire_lock()
+                return True
+            except WorkerAlreadyRunning as exc:
+                if not self.standby:
+                    raise
+                if not announced:
+                    log.warning("%s; waiting as a standby (retrying every %.0f s)", exc, STANDBY_RETRY_S)
+                    announced = True
+            if self._stopping.wait(STANDBY_RETRY_S):
+                return False
+
     def run(self) -> None:
-        self._acquire_lock()
+        # Installed first, so a standby waiting for the lock stops on SIGTERM too.
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        if not self._wait_for_lock():
+            log.info("worker stopped while waiting for the lock")
+            return
         try:
             recovered = recover_interrupted(self.engine)
             if recovered:
@@ -129,9 +167,10 @@ class Worker:
             self.scans.start()
             self.executions.start()
             self.spot.start()
-            signal.signal(signal.SIGTERM, self._stop)
-            signal.signal(signal.SIGINT, self._stop)
             log.info("worker started with jobs: %s", ", ".join(j.id for j in self.scheduler.get_jobs()))
+            # A SIGTERM before the scheduler runs finds nothing to shut down: the start event
+            # checks the flag the handler set, so a signal at any moment of start-up stops it.
+            self.scheduler.add_listener(self._stop_if_asked, EVENT_SCHEDULER_START)
             self.scheduler.start()
         finally:
             self.executions.request_stop()  # the threads wind down at once, not one after the other

@@ -72,10 +72,15 @@ def worker(
     check: Annotated[
         bool, typer.Option("--check", help="Do not start: exit 0 if a running worker's heartbeat is fresh, else 1.")
     ] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Exit (code 2) when another worker runs on the database, "
+                                             "instead of waiting as a standby.")
+    ] = False,
 ) -> None:
     """Run the background worker (scheduled scans, Spot interruption poller, executor).
 
-    With --check, for process managers: reads the liveness file the worker writes every 30 s
+    One worker runs per database; a second one waits as a standby and takes over when the first
+    stops (--no-wait: exit instead). With --check, for process managers: reads the liveness file the worker writes every 30 s
     (CLOUDOPTIM_WORKER__LIVENESS_FILE, default worker.alive in the data directory) and exits 0
     when it is younger than three heartbeats, 1 otherwise.
     """
@@ -97,7 +102,7 @@ def worker(
     configure(settings)
     engine = open_db_or_exit(settings)
     try:
-        Worker(settings, engine).run()
+        Worker(settings, engine, standby=not no_wait).run()
     except WorkerAlreadyRunning as exc:
         error(str(exc))
 

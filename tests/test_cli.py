@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from app import __version__
+from app.settings import Settings
 
 CLI = [str(Path(sys.executable).parent / "cloudoptim")]
 
@@ -144,7 +145,7 @@ def test_the_worker_starts_logs_and_stops_cleanly_on_sigterm(tmp_path: Path) -> 
         while "worker started" not in seen and time.monotonic() < deadline:
             seen += proc.stderr.readline()
         assert "worker started" in seen
-        second = run("worker")
+        second = run("worker", "--no-wait")
         assert second.returncode == 2 and "another CloudOptim worker is running" in second.stderr
         proc.send_signal(signal.SIGTERM)
         out = proc.communicate(timeout=30)[1]
@@ -152,6 +153,54 @@ def test_the_worker_starts_logs_and_stops_cleanly_on_sigterm(tmp_path: Path) -> 
         proc.kill() if proc.poll() is None else None
     assert proc.returncode == 0
     assert "worker stopped" in out
+
+
+def _read_until(proc: subprocess.Popen[str], text: str, timeout: float = 60) -> str:
+    assert proc.stderr is not None
+    deadline, seen = time.monotonic() + timeout, ""
+    while text not in seen and time.monotonic() < deadline and proc.poll() is None:
+        seen += proc.stderr.readline()
+    assert text in seen, seen
+    return seen
+
+
+def test_a_second_worker_waits_as_a_standby_and_takes_over_when_the_first_stops(settings: Settings) -> None:
+    # On SQLite the lock is a file lock, on PostgreSQL an advisory lock held by a session.
+    first = subprocess.Popen([*CLI, "worker"], stderr=subprocess.PIPE, text=True)
+    second: subprocess.Popen[str] | None = None
+    try:
+        _read_until(first, "worker started")
+        second = subprocess.Popen([*CLI, "worker"], stderr=subprocess.PIPE, text=True)
+        _read_until(second, "waiting as a standby")
+        assert second.poll() is None  # still waiting, running no job
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=30) == 0
+        _read_until(second, "worker started")  # the lock ended with the first worker: the standby runs
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=30) == 0
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+
+
+def test_a_standby_worker_stops_on_sigterm_while_it_waits() -> None:
+    first = subprocess.Popen([*CLI, "worker"], stderr=subprocess.PIPE, text=True)
+    try:
+        _read_until(first, "worker started")
+        second = subprocess.Popen([*CLI, "worker"], stderr=subprocess.PIPE, text=True)
+        try:
+            _read_until(second, "waiting as a standby")
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(timeout=30) == 0
+            assert "worker stopped while waiting for the lock" in (second.communicate(timeout=10)[1] or "")
+        finally:
+            second.kill() if second.poll() is None else None
+        assert first.poll() is None  # the running worker is untouched
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=30) == 0
+    finally:
+        first.kill() if first.poll() is None else None
 
 
 def test_a_missing_usage_file_is_refused_when_adding_a_cluster(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ def test_the_worker_fails_abandoned_scans_then_runs_a_requested_scan_quietly(
     engine: Engine, sandbox: Sandbox, tmp_path: Path
 ) -> None:
     if engine.dialect.name != "sqlite":
-        pytest.skip("one process test is enough; the PostgreSQL lock is covered in test_cli")
+        pytest.skip("one process test is enough; the PostgreSQL lock is covered by the standby test in test_cli")
     cluster = register_cluster(engine, name="staging-east", context="staging-east", region="us-east-1",
                                kubeconfig=str(sandbox.kubeconfig_path), is_sandbox=True)  # fmt: skip
     with session_scope(engine) as s:
