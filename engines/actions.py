@@ -148,6 +148,23 @@ class SetTrafficDistribution(_Action):
         return {"kind", "namespace", "service"}
 
 
+class SetPreferredAffinity(_Action):
+    """Add a preferred pod-affinity term to a workload's template so its pods land in the zone (or
+    on the node) of a chatty peer's pods; preferred, so scheduling never blocks on it."""
+
+    kind: Literal["set-preferred-affinity"] = "set-preferred-affinity"
+    namespace: str
+    workload_kind: str
+    workload_name: str
+    peer_namespace: str
+    peer_labels: dict[str, str] = Field(description="labels selecting the peer's pods")
+    topology_key: str = "topology.kubernetes.io/zone"
+    weight: int = Field(50, ge=1, le=100)
+
+    def _key_fields(self) -> set[str]:
+        return {"kind", "namespace", "workload_kind", "workload_name", "peer_namespace", "peer_labels"}
+
+
 ActionSpec = Annotated[
     DrainAndRemoveNode
     | ReplaceNodeType
@@ -159,6 +176,7 @@ ActionSpec = Annotated[
     | TerminateInstance
     | SnapshotAndDeleteVolume
     | ModifyVolumeType
-    | SetTrafficDistribution,
+    | SetTrafficDistribution
+    | SetPreferredAffinity,
     Field(discriminator="kind"),
 ]

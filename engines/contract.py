@@ -9,7 +9,8 @@ why it recommends nothing through `ScanResult.skipped`; see the README's "Engine
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
@@ -58,6 +59,7 @@ class PriceBook(Protocol):
     def instance_spec(self, instance_type: str) -> InstanceSpec: ...
     def instance_types(self, region: str) -> list[str]: ...
     def ebs_gb_month(self, region: str, volume_type: str) -> Decimal: ...
+    def ebs_dimension_price(self, region: str, volume_type: str, dimension: str) -> Decimal: ...
     def inter_az_per_gb(self, region: str) -> Decimal: ...
 
 
@@ -71,6 +73,9 @@ class ScanContext(Generic[SettingsT]):
     prices: PriceBook
     now: datetime
     settings: SettingsT
+    models: Mapping[str, Any] = field(default_factory=dict)
+    """Trained models the service layer made available, by use (e.g. "spot-risk": a SpotRiskScorer);
+    pure callables over plain features, so the engine stays pure. Empty = every engine's default."""
 
 
 class Recommendation(BaseModel):
@@ -101,6 +106,15 @@ class Recommendation(BaseModel):
             "Fingerprints of recommendations of the same scan that touch a node this one touches (its "
             "target or a destination of its pod moves); symmetric, and a superset of depends_on. Not "
             "part of the fingerprint."
+        ),
+    )
+    conflicts_with: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Fingerprints of recommendations of OTHER engines in the same scan that change the same node, "
+            "instance, volume or workload (e.g. drain node X and move node X to Spot): applying one makes the "
+            "other moot, so totals count the target once (the larger saving). Set by the scan service, "
+            "not by engines. Not part of the fingerprint."
         ),
     )
 

@@ -172,6 +172,25 @@ class KubeEvent(_Frozen):
     last_seen: datetime | None = None
 
 
+class ServicePort(_Frozen):
+    port: int
+    protocol: str = "TCP"
+
+
+class Service(_Frozen):
+    """A Service: what the cross-AZ engine routes traffic to and may set trafficDistribution on."""
+
+    name: str
+    namespace: str
+    type: str = "ClusterIP"
+    selector: dict[str, str] = Field(default_factory=dict, description="empty = no selector (manual endpoints)")
+    traffic_distribution: str | None = Field(None, description="spec.trafficDistribution, None = unset")
+    internal_traffic_policy: str | None = None
+    ports: tuple[ServicePort, ...] = ()
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
 class ClusterState(_Frozen):
     name: str
     region: str
@@ -182,3 +201,4 @@ class ClusterState(_Frozen):
     hpas: tuple[Autoscaler, ...] = ()
     namespaces: tuple[Namespace, ...] = ()
     events: tuple[KubeEvent, ...] = ()
+    services: tuple[Service, ...] = ()

@@ -5,7 +5,7 @@ Built by `app.collectors` (boto3, Prometheus, files); read by engines. Plain dat
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,6 +14,20 @@ from engines.snapshot import CapacityType, ClusterState
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DailyMetric(_Frozen):
+    """One UTC day of an instance's CloudWatch data; `hours` = hours that have any datapoint.
+
+    Days without data (the instance was stopped, or CloudWatch has a gap) are absent, not zero, so
+    an engine can count only the days that were measured (as Cloud Custodian and Trusted Advisor do).
+    """
+
+    day: date
+    hours: int
+    cpu_avg: float | None = None
+    cpu_max: float | None = None
+    network_bytes: float | None = Field(None, description="NetworkIn + NetworkOut over the day's hours")
 
 
 class MetricSummary(_Frozen):
@@ -26,6 +40,7 @@ class MetricSummary(_Frozen):
     network_out_bytes_per_day: float | None = None
     datapoints: int = 0
     window_days: float = 0.0
+    daily: tuple[DailyMetric, ...] = Field((), description="per-day values, oldest first, measured days only")
 
 
 class Instance(_Frozen):
@@ -40,6 +55,11 @@ class Instance(_Frozen):
     private_dns_name: str | None = None
     cluster: str | None = Field(None, description="cluster this instance is a node of, from its tags")
     metrics: MetricSummary | None = None
+    platform: str = Field("Linux", description="Linux or Windows (the Spot Advisor and price key)")
+    target_groups: tuple[str, ...] = Field((), description="ELBv2 target groups this instance is registered in")
+    network_interfaces: tuple[str, ...] = Field((), description="ENI ids attached to the instance")
+    public_ip: str | None = None
+    state_since: datetime | None = Field(None, description="when the current state began, when AWS says (stopped)")
 
 
 class VolumeAttachment(_Frozen):
@@ -61,6 +81,13 @@ class Volume(_Frozen):
     attachments: tuple[VolumeAttachment, ...] = ()
     tags: dict[str, str] = Field(default_factory=dict)
     snapshot_id: str | None = None
+    unattached_since: datetime | None = Field(
+        None, description="when the volume was last seen detached from everything (see unattached_source)"
+    )
+    unattached_source: str | None = Field(
+        None, description="how unattached_since is known: cloudtrail, first-seen or create-time"
+    )
+    last_instance_id: str | None = Field(None, description="the instance it was last attached to, when known")
 
 
 class SpotQueue(_Frozen):
@@ -76,6 +103,22 @@ class AccountState(_Frozen):
     instances: tuple[Instance, ...] = ()
     volumes: tuple[Volume, ...] = ()
     spot_queue: SpotQueue | None = None
+    cluster_node_instances: tuple[str, ...] = Field(
+        (), description="instance ids that are nodes of any connected cluster (providerID), from the DB"
+    )
+    cloudtrail: str | None = Field(
+        None, description="None = CloudTrail was read; otherwise why detach times are not known from it"
+    )
+
+
+class SpotPoolHistory(_Frozen):
+    """The account's own Spot record for one pool (type + zone) over a window, from spot_warnings."""
+
+    instance_type: str
+    zone: str
+    interruptions: int = Field(0, description="interruption warnings received in the window")
+    instance_hours: float = Field(0.0, description="Spot instance-hours observed in the pool in the window")
+    window_days: float = 30.0
 
 
 class ContainerUsage(_Frozen):
@@ -99,6 +142,7 @@ class TrafficEdge(_Frozen):
     source: str
     destination: str
     bytes_per_day: float
+    destination_namespace: str | None = Field(None, description="None = the source's namespace")
 
 
 class SourceError(_Frozen):
@@ -121,4 +165,5 @@ class Snapshot(_Frozen):
     account: AccountState | None = None
     usage: tuple[ContainerUsage, ...] = ()
     traffic: tuple[TrafficEdge, ...] = ()
+    spot_history: tuple[SpotPoolHistory, ...] = ()
     errors: tuple[SourceError, ...] = ()

@@ -159,6 +159,9 @@ class StoredModel(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     content: bytes
     meta: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
+    # At most one active model per kind is used (the service layer enforces it on activation).
+    active: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
+    validation_error: str | None = Field(default=None, sa_type=Text)
     uploaded_by: str = Field(default="", max_length=100)
     uploaded_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 

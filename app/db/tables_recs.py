@@ -67,6 +67,10 @@ class Recommendation(SQLModel, table=True):
     # Fingerprints of other recommendations: to apply first, and touching the same target.
     depends_on: list[str] = Field(default_factory=list, sa_type=JsonDoc, sa_column_kwargs={"server_default": "[]"})
     related: list[str] = Field(default_factory=list, sa_type=JsonDoc, sa_column_kwargs={"server_default": "[]"})
+    # Other engines' recommendations on the same target (the larger saving counts in totals).
+    conflicts_with: list[str] = Field(
+        default_factory=list, sa_type=JsonDoc, sa_column_kwargs={"server_default": "[]"}
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

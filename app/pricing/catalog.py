@@ -65,6 +65,10 @@ class PriceCatalog:
             (r["region"], r["volume_type"]): to_decimal(r["price_per_gb_month_usd"])
             for r in files.read_csv(files.EBS, self._read(files.EBS, data_dir))
         }
+        self._ebs_dims = {
+            (r["region"], r["volume_type"], r["dimension"]): to_decimal(r["price_usd"])
+            for r in files.read_csv(files.EBS_IOPS, self._read(files.EBS_IOPS, data_dir))
+        }
         self._inter_az = {
             r["region"]: to_decimal(r["price_per_gb_usd"])
             for r in files.read_csv(files.INTER_AZ, self._read(files.INTER_AZ, data_dir))
@@ -119,6 +123,16 @@ class PriceCatalog:
             return self._ebs[(region, volume_type)]
         except KeyError:
             raise CatalogError(f"unknown EBS volume type {volume_type!r} in {region}") from None
+
+    def ebs_dimension_price(self, region: str, volume_type: str, dimension: str) -> Decimal:
+        """Price of one unit of a provisioned EBS dimension (ebs-iops-throughput-prices.csv):
+        `provisioned_iops` ($/IOPS-month, gp3 and io1), `provisioned_iops_tier1..3` (io2),
+        `provisioned_throughput` ($/GiBps-month, gp3)."""
+        self.ebs_gb_month(region, volume_type)  # same errors for an unknown region or type
+        try:
+            return self._ebs_dims[(region, volume_type, dimension)]
+        except KeyError:
+            raise CatalogError(f"no {dimension} price for EBS {volume_type} in {region}") from None
 
     def inter_az_per_gb(self, region: str) -> Decimal:
         """$/GB charged in EACH direction for traffic between AZs of one region."""

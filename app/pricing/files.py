@@ -32,9 +32,10 @@ _REQUIRED_COLUMNS = {
     INSTANCE_TYPES: {"instance_type", "vcpu", "memory_mib", "maximum_network_interfaces"},
     EBS: {"region", "volume_type", "price_per_gb_month_usd"},
     INTER_AZ: {"region", "price_per_gb_usd"},
+    EBS_IOPS: {"region", "volume_type", "dimension", "unit", "price_usd"},
 }
 # A complete file has far more rows than this; fewer means a truncated download or copy.
-_MIN_ROWS = {ONDEMAND: 1000, INSTANCE_TYPES: 500, EBS: 50, INTER_AZ: 10}
+_MIN_ROWS = {ONDEMAND: 1000, INSTANCE_TYPES: 500, EBS: 50, INTER_AZ: 10, EBS_IOPS: 50}
 
 
 class DataFileError(ValueError):
