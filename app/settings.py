@@ -174,6 +174,58 @@ class PricingSettings(BaseModel):
     download_timeout_s: Seconds = Field(30.0, gt=0, description="timeout of one download, seconds")
 
 
+_PROM_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+_PROM_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+# Istio's standard metrics, as its proxies report them from the client side (reporter="source":
+# each request counted once, not again by the server's proxy); request + response bytes both
+# cross the zone boundary. "(A + B) or A or B" keeps a pair that has only one of the two series.
+# {window} is replaced by `window`.
+_BY = "sum by (source_workload, source_workload_namespace, destination_workload, destination_workload_namespace)"
+_REQUEST = _BY + ' (increase(istio_request_bytes_sum{reporter="source"}[{window}]))'
+_RESPONSE = _BY + ' (increase(istio_response_bytes_sum{reporter="source"}[{window}]))'
+DEFAULT_TRAFFIC_PROMQL = f"({_REQUEST} + {_RESPONSE}) or {_REQUEST} or {_RESPONSE}"
+
+
+def _label_name(value: str) -> str:
+    if not _PROM_LABEL.match(value):
+        raise ValueError(f"{value!r} is not a Prometheus label name (letters, digits and _, e.g. source_workload)")
+    return value
+
+
+PromLabel = Annotated[str, AfterValidator(_label_name)]
+
+
+class TrafficSettings(BaseModel):
+    """How a Prometheus traffic source (a cluster's traffic source given as an http(s) URL) is read."""
+
+    promql: str = Field(
+        DEFAULT_TRAFFIC_PROMQL,
+        description="PromQL returning bytes sent per client/destination workload over {window}; default Istio's",
+    )
+    window: str = Field("1d", description="Prometheus duration the query sums over (e.g. 1d, 12h); bytes are scaled to a day")
+    timeout_s: Seconds = Field(30.0, gt=0, description="timeout of one Prometheus query, seconds")
+    source_label: PromLabel = Field("source_workload", description="label naming the client workload")
+    source_namespace_label: PromLabel = Field("source_workload_namespace", description="label naming its namespace")
+    destination_label: PromLabel = Field("destination_workload", description="label naming the destination workload or Service")
+    destination_namespace_label: PromLabel = Field(
+        "destination_workload_namespace", description="label naming the destination's namespace"
+    )
+
+    @field_validator("promql")
+    @classmethod
+    def _check_promql(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the traffic PromQL must not be empty")
+        return value.strip()
+
+    @field_validator("window")
+    @classmethod
+    def _check_window(cls, value: str) -> str:
+        if not _PROM_DURATION.match(value.strip()):
+            raise ValueError(f"{value!r} is not a Prometheus duration (for example 1d or 12h)")
+        return value.strip()
+
+
 class WorkerSettings(BaseModel):
     scan_interval_minutes: int = Field(60, ge=1, description="how often scheduled scans run")
     poll_interval_s: Seconds = Field(5.0, gt=0, description="how often the worker polls the DB for scan requests, seconds")
@@ -216,6 +268,7 @@ class Settings(BaseSettings):
     pricing: PricingSettings = PricingSettings()
     worker: WorkerSettings = WorkerSettings()
     ui: UiSettings = UiSettings()
+    traffic: TrafficSettings = TrafficSettings()
 
     @field_validator("data_dir")
     @classmethod

@@ -1,5 +1,7 @@
 """Command line for the benchmarks: `python -m bench apply|binpack|scan|startup|spot-reaction [--json] [--quick] [--only ...]`.
 
+`--only` picks scenario letters (binpack) or parts (`scan --only sandbox,large,store`).
+
 Add a benchmark by adding an entry to `BENCHMARKS` (name -> callable taking the parsed options
 and returning a list of row dicts); rows are printed as JSON or as an aligned text table.
 """
@@ -27,13 +29,23 @@ def _startup(opts: argparse.Namespace) -> Rows:
     return startup.run(quick=opts.quick)
 
 
-def _scan(opts: argparse.Namespace) -> Rows:
-    """`scan --only store`: storing a collected cluster and its recommendations (the only part so far)."""
-    from bench import store
+SCAN_PARTS = ("sandbox", "large", "store")
 
-    if opts.only not in ("abcd", "store"):
-        raise SystemExit(f"scan: unknown --only {opts.only!r}; use store")
-    return store.run(quick=opts.quick)
+
+def _scan(opts: argparse.Namespace) -> Rows:
+    """`scan [--only sandbox,large,store]`: collection and every engine on the sandbox and on a large
+    generated estate (bench/scan.py), and storing a scan (bench/store.py); all three by default."""
+    from bench import scan, store
+
+    parts = list(SCAN_PARTS) if opts.only == "abcd" else [p.strip() for p in opts.only.split(",") if p.strip()]
+    unknown = [p for p in parts if p not in SCAN_PARTS]
+    if unknown or not parts:
+        raise SystemExit(f"scan: unknown --only {opts.only!r}; use any of {', '.join(SCAN_PARTS)} (comma-separated)")
+    rows: Rows = []
+    for part in SCAN_PARTS:
+        if part in parts:
+            rows += store.run(quick=opts.quick) if part == "store" else scan.run(opts.quick, part, opts.seed)
+    return rows
 
 
 def _apply(opts: argparse.Namespace) -> Rows:
@@ -69,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("benchmark", choices=sorted(BENCHMARKS))
     parser.add_argument("--json", action="store_true", help="print a JSON list, one object per scenario")
     parser.add_argument("--quick", action="store_true", help="smaller scenarios, for a fast check")
-    parser.add_argument("--only", default="abcd", help="scenario letters to run (default: abcd)")
+    parser.add_argument("--only", default="abcd",
+                        help="scenario letters to run (default: abcd); for scan: sandbox, large and/or store")  # fmt: skip
     parser.add_argument("--seed", type=int, default=7, help="random seed of generated scenarios")
     opts = parser.parse_args(argv)
     rows = BENCHMARKS[opts.benchmark](opts)

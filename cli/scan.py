@@ -3,6 +3,8 @@
 Each cluster goes through `app.services.pipeline.scan_cluster`, the pipeline the worker and the
 demo use, so a CLI scan is recorded and judged (succeeded, partial, failed) the same way.
 Options are checked (engines, clusters, settings) before a sandbox starts or anything is read.
+The total counts each target once where recommendations of different engines conflict, and says
+so (`app.services.conflicts`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import typer
 from cli.common import EXIT_FAILED, Fmt, console, error, run_or_exit, say, warn
 
 if TYPE_CHECKING:
+    from app.services.conflicts import SavingsTotal
     from app.services.pipeline import ClusterScan
     from cli.tables import ScanLine
     from engines.registry import EngineRegistry
@@ -104,6 +107,24 @@ def _scan_lines(results: list[ClusterScan]) -> list[ScanLine]:
             for r in results]  # fmt: skip
 
 
+def scan_total(results: list[ClusterScan]) -> SavingsTotal:
+    """Savings of every scanned cluster, each conflicting target counted once (links never cross clusters)."""
+    from app.services.conflicts import SavingRow, SavingsTotal, savings_total
+
+    # Account-level engines (ghost probe, EBS) see the same region from every cluster of it: one
+    # fingerprint is one recommendation, however many cluster scans found it.
+    rows = {r.fingerprint: SavingRow(r.fingerprint, r.monthly_savings, r.conflicts_with)
+            for result in results for o in result.outcomes for r in o.result.recommendations}  # fmt: skip
+    return savings_total(rows.values()) if rows else SavingsTotal()
+
+
+def total_line(total: SavingsTotal) -> str | None:
+    """The de-duplicated total and why it is lower than the sum; None when nothing overlaps."""
+    if total.note is None:
+        return None
+    return f"Total counting each target once: ${total.counted:,.2f} per month ({total.note})."
+
+
 def _print(results: list[ClusterScan], fmt: Fmt, explain: bool) -> None:
     from app.services.recommendations import record_from_recommendation, render
 
@@ -114,6 +135,8 @@ def _print(results: list[ClusterScan], fmt: Fmt, explain: bool) -> None:
             records += [record_from_recommendation(r) for r in outcome.result.recommendations]
             skipped += [{"engine": outcome.engine, "cluster": result.cluster, "target": s.target, "reason": s.reason}
                         for s in outcome.result.skipped]  # fmt: skip
+    records = list({r["fingerprint"]: r for r in records}.values())  # one row per recommendation
+    skipped = list({(s["engine"], s["target"], s["reason"]): s for s in skipped}.values())
     records.sort(key=lambda r: (-Decimal(str(r["monthly_savings"])), r["fingerprint"]))
     if fmt is Fmt.table:
         from cli.tables import print_recommendations, print_scans, print_skipped
@@ -121,12 +144,20 @@ def _print(results: list[ClusterScan], fmt: Fmt, explain: bool) -> None:
         out = console()
         print_scans(out, _scan_lines(results))
         print_recommendations(out, records)
+        if line := total_line(scan_total(results)):
+            from rich.text import Text
+
+            out.print(Text(line))
         if explain:
             print_skipped(out, skipped)
     elif explain and fmt is Fmt.json:
         scans = [{"cluster": r.cluster, "status": str(r.status), "scan_run_id": r.scan_run_id, "problems": problems(r)}
                  for r in results]  # fmt: skip
+        total = scan_total(results)
+        totals = {"monthly_savings": str(total.counted), "sum_of_rows": str(total.gross), "note": total.note}
         typer.echo(json.dumps({"scans": scans, "recommendations": json.loads(render(records, "json", full=True)),
-                               "skipped": skipped}, indent=2))  # fmt: skip
+                               "skipped": skipped, "total": totals}, indent=2))  # fmt: skip
     else:
         typer.echo(render(records, fmt.value, full=fmt is not Fmt.csv), nl=False)
+        if line := total_line(scan_total(results)):
+            say(line)  # stderr: the rows on stdout stay machine-readable

@@ -14,13 +14,23 @@ from typing import Any
 
 from engines.binpack import BinPackEngine
 from engines.contract import Engine
+from engines.crossaz import CrossAzEngine
+from engines.ebs import EbsCleanupEngine
+from engines.ghost import GhostProbeEngine
+from engines.spot_optimizer import SpotOptimizerEngine
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "cloudoptim.engines"
 
 # Built-ins are listed explicitly (no discovery by import side effects) so the set is reviewable.
-BUILTIN_ENGINES: tuple[type[Engine[Any]], ...] = (BinPackEngine,)
+BUILTIN_ENGINES: tuple[type[Engine[Any]], ...] = (
+    BinPackEngine,
+    SpotOptimizerEngine,
+    GhostProbeEngine,
+    EbsCleanupEngine,
+    CrossAzEngine,
+)
 
 
 class RegistryError(LookupError):

@@ -122,6 +122,9 @@ class Pod(_Frozen):
     pvc_zone: str | None = Field(None, description="zone of the pod's bound zonal volumes, if any")
     has_local_storage: bool = Field(False, description="uses emptyDir (non-memory) or hostPath")
     priority_class_name: str | None = None
+    termination_grace_period_s: int | None = Field(
+        None, description="spec.terminationGracePeriodSeconds; None = not read (Kubernetes defaults to 30)"
+    )
     is_mirror: bool = False
     created_at: datetime | None = None
 

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import streamlit as st
 
-from app.services.overview import cluster_summaries, node_cost_breakdown
+from app.services.overview import cluster_summaries, node_cost_breakdown, open_savings_total
 from app.ui.charts import node_cost_chart
 from app.ui.context import get_engine
-from app.ui.format import short_error, usd, when
+from app.ui.format import md_escape, short_error, usd, when
 from app.ui.messages import error_banner
 from app.ui.scans import recent_scans_panel, scan_now
 
@@ -33,7 +33,11 @@ costs = [s.monthly_cost for s in summaries if s.monthly_cost is not None]
 c1, c2, c3 = st.columns(3)
 c1.metric("Clusters", len(summaries))
 c2.metric("Monthly cost", usd(sum(costs, Decimal(0)) if costs else None))
-c3.metric("Open savings / month", usd(sum((s.open_savings for s in summaries), Decimal(0))))
+open_total = open_savings_total(summaries)
+c3.metric("Open savings / month", usd(open_total.counted))
+if open_total.note:
+    st.caption(md_escape(open_total.note), help="Recommendations of different engines on the same node, instance, "
+               "volume or workload: applying one makes the other moot.")  # fmt: skip
 
 st.dataframe(
     [

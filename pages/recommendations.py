@@ -52,6 +52,8 @@ m1, m2, m3 = st.columns(3)
 m1.metric(f"{name} recommendations", count)
 m2.metric(f"{name} savings / month", usd(total))
 m3.metric(f"{name} savings / year", usd(total * 12))
+if headline and headline.note:
+    st.caption(md_escape(headline.note))  # escaped: "$" would start LaTeX
 if status == ALL and totals:
     by_status = " · ".join(f"{s.value} {t.count} ({usd(t.monthly_savings)}/month)" for s, t in totals.items())
     st.caption(md_escape(f"By status: {by_status}"))  # escaped: two "$" would start LaTeX

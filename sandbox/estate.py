@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
+from app.services.collect import SANDBOX_CREATED_TAG
 from engines.snapshot import CapacityType, ClusterState
 
 REGION = "us-east-1"
@@ -32,7 +33,7 @@ ROOT_VOLUME_GIB = 20  # the EKS-optimized AMI's default root volume size
 NODEGROUP_TAG = "eks:nodegroup-name"
 CLUSTER_NAME_TAG = "eks:cluster-name"
 SANDBOX_TAG = "cloudoptim.io/sandbox"
-CREATED_TAG = "cloudoptim.io/sandbox-created"  # intended create date; moto stamps "now" itself
+CREATED_TAG = SANDBOX_CREATED_TAG  # intended create date; moto stamps "now" itself
 
 
 def cluster_tag(cluster: str) -> str:

@@ -2,11 +2,12 @@
 
 Called by `sandbox.sandbox.Sandbox` with boto3 clients bound to its `LocalAws`: a VPC with one
 subnet per zone, the node instances of every cluster (tagged as EKS tags them), instances outside
-every cluster with 14 days of hourly CloudWatch metrics, EBS volumes (unattached ones of several
-types and ages, root volumes, the hotel MongoDB volumes), and the Spot interruption queue with its
-EventBridge rules. `node_source` is what each local Kubernetes API polls, so an instance launched
-later (the executor's replacement) joins its cluster as a node, a stopped one's node goes
-NotReady and a terminated one's node leaves (its pods are rescheduled).
+every cluster with 14 days of hourly CloudWatch metrics (one with gaps), the owners that make an
+idle instance no ghost (a target group, an Auto Scaling group: `seed_owners`), EBS volumes
+(unattached ones of several types and ages, root volumes, the hotel MongoDB volumes), and the Spot
+interruption queue with its EventBridge rules. `node_source` is what each local Kubernetes API
+polls, so an instance launched later (the executor's replacement) joins its cluster as a node, a
+stopped one's node goes NotReady and a terminated one's node leaves (its pods are rescheduled).
 moto stamps every LaunchTime/CreateTime with "now"; the intended date is in the
 `cloudoptim.io/sandbox-created` tag (ISO date) on every volume and standalone instance.
 """
@@ -53,7 +54,14 @@ STANDALONE: tuple[tuple[str, str, str, str, int, dict[str, str]], ...] = (
     ("ci-runner-old", "c5.xlarge", "us-east-1c", "idle", 150, {}),
     ("etl-worker", "m5.xlarge", "us-east-1a", "busy", 95, {"team": "data"}),
     ("jenkins-2019", "t3.medium", "us-east-1b", "stopped", 1900, {"team": "platform"}),
+    ("legacy-web", "m5.large", "us-east-1c", "idle", 330, {"environment": "staging"}),  # behind a target group
+    ("qa-box", "t3.large", "us-east-1a", "idle", 75, {"env": "test"}),  # its CloudWatch data has gaps
 )
+# Name -> ELBv2 target group it is registered in: idle, yet a load balancer may still route to it.
+TARGET_GROUPS = {"legacy-web": "legacy-web-tg"}
+# Name -> (whole days ago without data, hours ago without data): a stop for maintenance and an agent gap.
+METRIC_GAPS = {"qa-box": (frozenset({4, 5, 6}), frozenset(range(30, 37)))}
+ASG_NAME, ASG_TYPE, ASG_ZONE = "queue-workers", "c5.large", "us-east-1c"  # an idle instance its group owns
 # type, GiB, age in days, zone, tags (+ provisioned IOPS for io1). None is attached.
 UNATTACHED: tuple[tuple[str, int, int, str, dict[str, str]], ...] = (
     ("gp2", 100, 200, "us-east-1a", {"Name": "old-jenkins-data", "team": "platform"}),
@@ -167,19 +175,44 @@ def put_metrics(cloudwatch: Client, instance_ids: Mapping[str, str], seed: int, 
             continue
         rng = random.Random(f"cloudoptim-sandbox-cw-{seed}-{name}")
         dims = [{"Name": "InstanceId", "Value": instance_ids[name]}]
+        gap_days, gap_hours = METRIC_GAPS.get(name, (frozenset(), frozenset()))
         for hour in range(14 * 24):
             when = now - timedelta(hours=14 * 24 - hour)
+            if (now.date() - when.date()).days in gap_days or 14 * 24 - hour in gap_hours:
+                continue
             daily = 1 + 0.35 * math.cos(2 * math.pi * (when.hour - 15) / 24)  # afternoon peak (UTC)
             if behaviour == "busy":
                 cpu, net_in, net_out = min(98.0, 60 * daily * rng.uniform(0.85, 1.15)), 2.2e9 * daily, 1.4e9 * daily
             else:
-                cpu, net_in, net_out = rng.uniform(0.5, 2.0), rng.uniform(4e4, 2e5), rng.uniform(3e4, 1.5e5)
+                # Agent chatter only: about 2.4 MB a day in and out, under Trusted Advisor's 5 MB.
+                cpu, net_in, net_out = rng.uniform(0.5, 2.0), rng.uniform(1e4, 1e5), rng.uniform(1e4, 8e4)
             for metric, value, unit in (("CPUUtilization", cpu, "Percent"), ("NetworkIn", net_in, "Bytes"),
                                         ("NetworkOut", net_out, "Bytes")):
                 data.append({"MetricName": metric, "Dimensions": dims, "Timestamp": when, "Value": value, "Unit": unit})
     for i in range(0, len(data), 1000):  # the API's per-call limit
         cloudwatch.put_metric_data(Namespace="AWS/EC2", MetricData=data[i: i + 1000])
     return len(data)
+
+
+def seed_owners(ec2: Client, elbv2: Client, autoscaling: Client, subnets: Mapping[str, str],
+                instance_ids: Mapping[str, str], now: datetime) -> str:
+    """What makes an idle instance not a ghost: TARGET_GROUPS registrations, and an Auto Scaling group
+    (moto tags its instance aws:autoscaling:groupName, as AWS does). Returns the group's instance id."""
+    vpc = ec2.describe_subnets(SubnetIds=[subnets[ASG_ZONE]])["Subnets"][0]["VpcId"]
+    for name, group in TARGET_GROUPS.items():
+        arn = elbv2.create_target_group(Name=group, Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance",
+                                        HealthCheckPath="/healthz")["TargetGroups"][0]["TargetGroupArn"]
+        elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance_ids[name]}])
+    template = ec2.create_launch_template(LaunchTemplateName=ASG_NAME, LaunchTemplateData={
+        "ImageId": AMI, "InstanceType": ASG_TYPE})["LaunchTemplate"]["LaunchTemplateId"]  # fmt: skip
+    tags = {"Name": "queue-worker", SANDBOX_TAG: "true", CREATED_TAG: _date(now, 120), "team": "data"}
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=ASG_NAME, LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
+        MinSize=1, MaxSize=1, DesiredCapacity=1, VPCZoneIdentifier=subnets[ASG_ZONE],
+        Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True, "ResourceId": ASG_NAME,
+               "ResourceType": "auto-scaling-group"} for k, v in tags.items()])  # fmt: skip
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[ASG_NAME])["AutoScalingGroups"][0]
+    return str(group["Instances"][0]["InstanceId"])
 
 
 def seed_spot_queue(sqs: Client, events: Client) -> str:

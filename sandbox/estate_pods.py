@@ -246,7 +246,7 @@ def cluster_state(cluster: ClusterPlan, nodes: list[NodePlan], instance_ids: Map
                   now: datetime) -> ClusterState:
     """The cluster as the collector would see it, converted by the collector's own functions."""
     from app.collectors import k8s_workloads as kw  # only the offline path needs the app package
-    from app.collectors.k8s_convert import node_from_api, pod_from_api, pv_zone
+    from app.collectors.k8s_convert import node_from_api, pod_from_api, pv_zone, service_from_api
 
     objs = cluster_objects(cluster, nodes, instance_ids, seed=seed, now=now)
     by_kind: dict[str, list[Obj]] = {}
@@ -267,4 +267,5 @@ def cluster_state(cluster: ClusterPlan, nodes: list[NodePlan], instance_ids: Map
         hpas=tuple(kw.hpa_from_api(o) for o in by_kind.get("HorizontalPodAutoscaler", [])),
         namespaces=tuple(kw.namespace_from_api(o) for o in by_kind["Namespace"]),
         events=tuple(e for o in by_kind.get("Event", []) if (e := kw.event_from_api(o)) is not None),
+        services=tuple(service_from_api(o) for o in by_kind.get("Service", [])),
     )

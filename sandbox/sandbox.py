@@ -104,6 +104,8 @@ class Sandbox:
             write_cluster_files(self.usage_dir, cluster.name, pods, [a.namespace for a in cluster.apps],
                                 seed=self.seed, now=self.now)
         self.standalone_instances = estate_aws.seed_standalone(ec2, subnets, self.seed, self.now)
+        self.asg_instance = estate_aws.seed_owners(ec2, self.aws.client("elbv2"), self.aws.client("autoscaling"),
+                                                   subnets, self.standalone_instances, self.now)
         estate_aws.put_metrics(self.aws.client("cloudwatch"), self.standalone_instances, self.seed, self.now)
         self.spot_queue_url = estate_aws.seed_spot_queue(self.aws.client("sqs"), self.aws.client("events"))
 

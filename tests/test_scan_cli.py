@@ -1,6 +1,7 @@
 """`cloudoptim scan --sandbox` in a subprocess: JSON rows with the documented keys and the scan
 statuses, and bad options refused before any sandbox starts or anything is collected (the other
-formats and widths are in test_cli_output.py)."""
+formats and widths are in test_cli_output.py); in process, the total of two engines that target
+the same nodes, counted once per node with the note saying why."""
 
 from __future__ import annotations
 
@@ -12,6 +13,19 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from app.db.models import Cluster
+from app.pricing import load_price_book
+from app.services.pipeline import ClusterScan
+from app.services.scans import scan_and_store
+from cli.common import Fmt
+from cli.scan import _print, scan_total
+from engines.binpack import BinPackEngine
+from engines.registry import EngineRegistry
+from tests.framework.estate import wasteful_snapshot
+from tests.test_conflicts import _SpotEveryNode
 
 CLI = [str(Path(sys.executable).parent / "cloudoptim")]
 KEYS = {"engine", "cluster", "target", "action", "current_monthly_cost", "projected_monthly_cost",
@@ -82,3 +96,45 @@ def test_bad_settings_are_refused_before_a_sandbox_starts() -> None:
     result = run("inventory", "--sandbox", env={**os.environ, "CLOUDOPTIM_AWS__REGIONS": "us-east-7"})
     assert result.returncode == 2 and "CLOUDOPTIM_AWS__REGIONS" in result.stderr
     assert "starting a temporary sandbox" not in result.stderr
+
+
+def _two_engine_scan(engine: Engine) -> list[ClusterScan]:
+    with Session(engine) as s:
+        row = Cluster(name="prod-east", region="us-east-1")
+        s.add(row)
+        s.commit()
+        cid = row.id
+    registry = EngineRegistry([BinPackEngine, _SpotEveryNode])
+    out = scan_and_store(engine, wasteful_snapshot(), registry, load_price_book(), cluster_id=cid)
+    assert out.scan_run_id is not None
+    return [ClusterScan("prod-east", out.scan_run_id, out.status, outcomes=out.outcomes)]
+
+
+def test_the_table_prints_the_total_counting_each_node_once_with_the_note(
+    engine: Engine, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    results = _two_engine_scan(engine)
+    recs = [r for o in results[0].outcomes for r in o.result.recommendations]
+    total = scan_total(results)
+    assert total.counted < total.gross == sum((r.monthly_savings for r in recs), Decimal(0))
+    _print(results, Fmt.table, explain=False)
+    out = capsys.readouterr().out
+    assert f"Total: ${total.gross:,.2f} per month" in out
+    assert f"Total counting each target once: ${total.counted:,.2f} per month" in out
+    binpack = sum(1 for r in recs if r.engine == "binpack")  # each on a node the Spot engine also targets
+    assert total.note and total.note.startswith(f"{2 * binpack} recommendations overlap on {binpack} targets")
+    assert total.note in " ".join(out.split())
+
+
+def test_json_with_explain_gives_the_de_duplicated_total_and_each_row_s_conflicts(
+    engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = _two_engine_scan(engine)
+    _print(results, Fmt.json, explain=True)
+    doc = json.loads(capsys.readouterr().out)
+    total = scan_total(results)
+    assert doc["total"] == {"monthly_savings": str(total.counted), "sum_of_rows": str(total.gross), "note": total.note}
+    linked = [r for r in doc["recommendations"] if r["conflicts_with"]]
+    binpack = [r for r in doc["recommendations"] if r["engine"] == "binpack"]
+    assert binpack and len(linked) == 2 * len(binpack) and {r["engine"] for r in linked} == {"binpack", "test-spot"}

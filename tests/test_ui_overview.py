@@ -179,3 +179,43 @@ def test_when_a_pending_scan_finishes_the_page_reruns_and_says_how_it_ended(engi
     assert not at.exception
     assert _plain(at.success[0].value) == "Scan of prod-east succeeded in 2 s: 3 recommendation(s)."
     assert at.expander[0].proto.expanded  # the finished run is in view
+
+
+def test_open_savings_count_a_node_two_engines_target_once_and_say_why(engine: Engine) -> None:
+    from app.db.tables_recs import Recommendation as RecRow
+
+    (prod,) = _clusters(engine, "prod-east")
+
+    def rec(fp: str, eng: str, kind: str, saving: str, links: list[str]) -> RecRow:
+        return RecRow(fingerprint=fp, engine=eng, cluster_id=prod, target="node/n1", action_kind=kind,
+                      current_monthly_cost=Decimal(saving), projected_monthly_cost=Decimal(0),
+                      monthly_savings=Decimal(saving), conflicts_with=links)  # fmt: skip
+
+    with Session(engine) as s:
+        s.add(rec("drain", "binpack", "drain-and-remove-node", "140.16", ["spot"]))
+        s.add(rec("spot", "spot", "move-to-spot", "90.00", ["drain"]))
+        s.add(rec("other", "binpack", "drain-and-remove-node", "10.00", []))
+        s.commit()
+    at = _run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Open savings / month"] == "$150.16"  # not $240.16: node n1 once, at its larger saving
+    assert at.dataframe[0].value.loc[0, "Open savings / month"] == "$150.16"
+    notes = [_plain(c.value) for c in at.caption if "overlap" in c.value]
+    assert notes == ["2 recommendations overlap on 1 target: the total counts each target once, at its largest "
+                     "saving, so it is $90.00 lower than the sum"]  # fmt: skip
+
+
+def test_without_conflicts_the_overview_shows_the_plain_sum_and_no_note(engine: Engine) -> None:
+    from app.db.tables_recs import Recommendation as RecRow
+
+    (prod,) = _clusters(engine, "prod-east")
+    with Session(engine) as s:
+        for fp, saving in (("a", "140.16"), ("b", "90.00")):
+            s.add(RecRow(fingerprint=fp, engine="binpack", cluster_id=prod, target=f"node/{fp}",
+                         action_kind="drain-and-remove-node", current_monthly_cost=Decimal(saving),
+                         projected_monthly_cost=Decimal(0), monthly_savings=Decimal(saving)))  # fmt: skip
+        s.commit()
+    at = _run()
+    assert {m.label: m.value for m in at.metric}["Open savings / month"] == "$230.16"
+    assert not any("overlap" in c.value for c in at.caption)

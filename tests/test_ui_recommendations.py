@@ -20,6 +20,7 @@ from app.db.states import RecStatus
 from app.db.tables_recs import Recommendation as RecRow
 from app.db.tables_recs import ScanRun
 from app.pricing import load_price_book
+from app.services.conflicts import SavingRow, savings_total
 from app.services.recommendations import RecFilter, query, render
 from app.services.scans import scan_and_store
 from app.ui.rec_detail import TABLE_KEY
@@ -36,7 +37,8 @@ def _seed(engine: Engine) -> Decimal:
         s.commit()
         cid = cluster.id
     out = scan_and_store(engine, wasteful_snapshot(), default_registry(), load_price_book(), cluster_id=cid)
-    return sum((r.monthly_savings for r in out.recommendations), Decimal(0))
+    # Every engine's recommendations, each target counted once where two engines propose a change to it.
+    return savings_total(SavingRow(r.fingerprint, r.monthly_savings, r.conflicts_with) for r in out.recommendations).counted
 
 
 def _rec(fp: str, target: str, savings: str, status: RecStatus = RecStatus.OPEN,
@@ -187,6 +189,34 @@ def test_columns_have_widths_so_status_and_skip_reasons_stay_readable(engine: En
     assert skipped.dataframe[0].value.loc[0, "Reason"] == reason  # the whole reason, for the grid to wrap
     assert skipped.dataframe[0].proto.row_height > 64  # tall enough for the grid to wrap text
     assert json.loads(skipped.dataframe[0].proto.columns)["Reason"]["width"] == "large"
+
+
+def test_two_engines_on_one_node_count_once_at_the_larger_saving_with_a_note(engine: Engine) -> None:
+    _seed_rows(engine, _rec("drain", "node/n1", "140.16", conflicts_with=["spot"]),
+               RecRow(fingerprint="spot", engine="spot", target="node/n1", action_kind="move-to-spot",
+                      current_monthly_cost=Decimal("140.16"), projected_monthly_cost=Decimal("50.16"),
+                      monthly_savings=Decimal("90.00"), rationale="Move n1 to Spot.", conflicts_with=["drain"]),
+               _rec("other", "node/n2", "10.00"))  # fmt: skip
+    at = _open()
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Open recommendations"], metrics["Open savings / month"]) == ("3", "$150.16")
+    assert metrics["Open savings / year"] == "$1,801.92"
+    assert at.dataframe[0].value.shape[0] == 3  # every row is still listed
+    notes = [_plain(c.value) for c in at.caption if "overlap" in c.value]
+    assert notes == ["2 recommendations overlap on 1 target: the total counts each target once, at its largest "
+                     "saving, so it is $90.00 lower than the sum"]  # fmt: skip
+
+
+def test_a_conflict_with_a_row_the_filters_hide_does_not_lower_the_total(engine: Engine) -> None:
+    _seed_rows(engine, _rec("drain", "node/n1", "140.16", conflicts_with=["spot"]),
+               RecRow(fingerprint="spot", engine="spot", target="node/n1", action_kind="move-to-spot",
+                      current_monthly_cost=Decimal("90.00"), projected_monthly_cost=Decimal(0),
+                      monthly_savings=Decimal("90.00"), conflicts_with=["drain"]))  # fmt: skip
+    at = _open()
+    at.selectbox(key="rec_engine").select("spot").run()
+    assert {m.label: m.value for m in at.metric}["Open savings / month"] == "$90.00"
+    assert not any("overlap" in c.value for c in at.caption)
+    assert query(engine, RecFilter(engine="spot"))[0].conflicts_with == ["drain"]
 
 
 def test_the_csv_export_writes_money_with_two_decimals() -> None:

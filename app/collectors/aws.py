@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -35,19 +38,33 @@ from engines.snapshot_aws import AccountState, Instance, SourceError, SpotQueue,
 log = logging.getLogger(__name__)
 
 SPOT_WARNING = "EC2 Spot Instance Interruption Warning"
-_AUTH_CODES = {
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "RequestExpired",
-    "AuthFailure",
-    "InvalidClientTokenId",
-    "UnrecognizedClientException",
-    "SignatureDoesNotMatch",
-    "InvalidAccessKeyId",
-}
+_AUTH_CODES = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "AuthFailure", "InvalidClientTokenId",
+               "UnrecognizedClientException", "SignatureDoesNotMatch", "InvalidAccessKeyId"}  # fmt: skip
 _DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess"}
 # Instances that no longer cost anything are left out of the snapshot.
 _GONE_STATES = {"terminated", "shutting-down"}
+# AWS writes "User initiated (2019-01-01 00:00:00 GMT)" when an instance is stopped; moto writes UTC.
+_TRANSITION_TIME = re.compile(r"\((\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) (?:GMT|UTC)\)")
+
+
+def state_since(reason: str | None) -> datetime | None:
+    """When the instance entered its current state, from DescribeInstances' StateTransitionReason."""
+    found = _TRANSITION_TIME.search(reason or "")
+    if found is None:
+        return None
+    return datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+
+
+def tagged_time(tags: dict[str, str], key: str | None) -> datetime | None:
+    """The ISO date or time in tag `key` (the sandbox's intended create date), aware UTC; None if absent or bad."""
+    raw = tags.get(key) if key else None
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def cluster_from_tags(tags: dict[str, str]) -> str | None:
@@ -101,8 +118,13 @@ class AwsCollector:
         metrics_days: int = 14,
         *,
         page_size: int = 500,
+        created_tag: str | None = None,
     ) -> None:
+        """`created_tag`: a tag holding each resource's real create date (ISO), which then replaces
+        LaunchTime/CreateTime and a stopped instance's stop time. Only for the sandbox, whose moto
+        stamps everything "now"; never set it for a real account."""
         self.region = region
+        self.created_tag = created_tag
         self.session = session or boto3.Session()
         self.metrics_days = metrics_days
         self.page_size = max(5, min(page_size, 500))  # the API range shared by both Describe calls
@@ -130,6 +152,12 @@ class AwsCollector:
             with aws_errors(self.source("cloudwatch")):
                 metrics = collect_metrics(self._client("cloudwatch"), running, self.metrics_days)
             instances = [i.model_copy(update={"metrics": metrics.get(i.instance_id)}) for i in instances]
+        except CollectorError as exc:
+            log.warning("%s", exc)
+            warnings.append(exc.as_source_error())
+        try:
+            groups = self.target_groups()
+            instances = [i.model_copy(update={"target_groups": groups.get(i.instance_id, ())}) for i in instances]
         except CollectorError as exc:
             log.warning("%s", exc)
             warnings.append(exc.as_source_error())
@@ -163,22 +191,50 @@ class AwsCollector:
                         state = str(raw.get("State", {}).get("Name", "unknown"))
                         if state in _GONE_STATES:
                             continue
-                        tags = _tags(raw.get("Tags"))
-                        out.append(
-                            Instance(
-                                instance_id=raw["InstanceId"],
-                                instance_type=raw["InstanceType"],
-                                state=state,
-                                zone=str(raw.get("Placement", {}).get("AvailabilityZone", "")),
-                                region=self.region,
-                                lifecycle="spot" if raw.get("InstanceLifecycle") == "spot" else "on-demand",
-                                launch_time=raw.get("LaunchTime"),
-                                tags=tags,
-                                private_dns_name=raw.get("PrivateDnsName") or None,
-                                cluster=cluster_from_tags(tags),
-                            )
-                        )
+                        out.append(self._instance(raw, state))
         return out
+
+    def _instance(self, raw: dict[str, Any], state: str) -> Instance:
+        tags = _tags(raw.get("Tags"))
+        created = tagged_time(tags, self.created_tag)
+        since = state_since(raw.get("StateTransitionReason")) if state == "stopped" else None
+        return Instance(
+            instance_id=raw["InstanceId"],
+            instance_type=raw["InstanceType"],
+            state=state,
+            zone=str(raw.get("Placement", {}).get("AvailabilityZone", "")),
+            region=self.region,
+            lifecycle="spot" if raw.get("InstanceLifecycle") == "spot" else "on-demand",
+            launch_time=created or raw.get("LaunchTime"),
+            tags=tags,
+            private_dns_name=raw.get("PrivateDnsName") or None,
+            cluster=cluster_from_tags(tags),
+            platform="Windows" if str(raw.get("Platform", "")).lower() == "windows" else "Linux",
+            network_interfaces=tuple(
+                str(n["NetworkInterfaceId"]) for n in raw.get("NetworkInterfaces", []) if n.get("NetworkInterfaceId")
+            ),
+            public_ip=raw.get("PublicIpAddress") or None,
+            state_since=(created if state == "stopped" and created else since),
+        )
+
+    def target_groups(self) -> dict[str, tuple[str, ...]]:
+        """instance id -> ARNs of the ELBv2 target groups it is registered in (instance targets only)."""
+        found: dict[str, list[str]] = defaultdict(list)
+        with aws_errors(self.source("elbv2")):
+            elbv2 = self._client("elbv2")
+            for page in elbv2.get_paginator("describe_target_groups").paginate(
+                PaginationConfig={"PageSize": min(self.page_size, 400)}  # the API's PageSize maximum
+            ):
+                for group in page.get("TargetGroups", []):
+                    if group.get("TargetType", "instance") != "instance":
+                        continue  # ip and lambda targets do not name an instance id
+                    arn = str(group["TargetGroupArn"])
+                    health = elbv2.describe_target_health(TargetGroupArn=arn)
+                    for target in health.get("TargetHealthDescriptions", []):
+                        instance_id = str(target.get("Target", {}).get("Id", ""))
+                        if instance_id.startswith("i-") and arn not in found[instance_id]:
+                            found[instance_id].append(arn)
+        return {k: tuple(sorted(v)) for k, v in found.items()}
 
     def volumes(self) -> list[Volume]:
         out: list[Volume] = []
@@ -200,7 +256,7 @@ class AwsCollector:
                             region=self.region,
                             iops=raw.get("Iops"),
                             throughput=raw.get("Throughput"),
-                            create_time=raw.get("CreateTime"),
+                            create_time=tagged_time(_tags(raw.get("Tags")), self.created_tag) or raw.get("CreateTime"),
                             attachments=tuple(
                                 VolumeAttachment(
                                     instance_id=a["InstanceId"],

@@ -4,6 +4,8 @@ Called by `app.collectors.aws.AwsCollector`. Four hourly series per running inst
 CPUUtilization Average and Maximum, NetworkIn and NetworkOut Sum. The p95 is computed from the
 hourly averages (what a rightsizing decision should be robust to); network becomes bytes per day
 over the hours that actually have data, so a two-day-old instance is not diluted over 14 days.
+`daily_metrics` groups the same hourly values by UTC day (the ghost probe's idle days): a day
+without any datapoint is left out rather than zero, so stopped periods and gaps are not counted.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from engines.snapshot_aws import MetricSummary
+from engines.snapshot_aws import DailyMetric, MetricSummary
 
 MAX_QUERIES = 500  # GetMetricData hard limit per request
 PERIOD = 3600
@@ -81,6 +83,35 @@ def summarise(series: dict[str, list[float]], window_days: int) -> MetricSummary
     )
 
 
+Points = dict[str, list[tuple[datetime, float]]]
+
+
+def daily_metrics(points: Points) -> tuple[DailyMetric, ...]:
+    """Per UTC day, oldest first: hours with any datapoint, CPU average/maximum, NetworkIn + NetworkOut."""
+    days: dict[date, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    hours: dict[date, set[datetime]] = defaultdict(set)
+    for key, series in points.items():
+        for when, value in series:
+            moment = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+            days[moment.date()][key].append(value)
+            hours[moment.date()].add(moment.replace(minute=0, second=0, microsecond=0))
+    out = []
+    for day in sorted(days):
+        values = days[day]
+        cpu, peak = values.get("cpu", []), values.get("cpumax", []) or values.get("cpu", [])
+        network = values.get("netin", []) + values.get("netout", [])
+        out.append(
+            DailyMetric(
+                day=day,
+                hours=len(hours[day]),
+                cpu_avg=sum(cpu) / len(cpu) if cpu else None,
+                cpu_max=max(peak) if peak else None,
+                network_bytes=sum(network) if network else None,
+            )
+        )
+    return tuple(out)
+
+
 def collect_metrics(
     cloudwatch: Any, instance_ids: Sequence[str], days: int, now: datetime | None = None
 ) -> dict[str, MetricSummary]:
@@ -90,7 +121,7 @@ def collect_metrics(
     end = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(days=days)
     queries = _queries(instance_ids)
-    values: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    points: dict[int, Points] = defaultdict(lambda: defaultdict(list))
     paginator = cloudwatch.get_paginator("get_metric_data")
     for offset in range(0, len(queries), MAX_QUERIES):
         batch = queries[offset : offset + MAX_QUERIES]
@@ -98,10 +129,13 @@ def collect_metrics(
         for page in pages:
             for result in page.get("MetricDataResults", []):
                 key, _, number = str(result["Id"]).partition("_")
-                values[int(number)][key].extend(float(v) for v in result.get("Values", []))
+                stamps, values = result.get("Timestamps", []), result.get("Values", [])
+                points[int(number)][key].extend(zip(stamps, (float(v) for v in values), strict=False))
     out = {}
     for index, instance_id in enumerate(instance_ids):
-        summary = summarise(values[index], days) if index in values else None
+        if index not in points:
+            continue
+        summary = summarise({k: [v for _, v in series] for k, series in points[index].items()}, days)
         if summary is not None:
-            out[instance_id] = summary
+            out[instance_id] = summary.model_copy(update={"daily": daily_metrics(points[index])})
     return out

@@ -22,7 +22,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from app.collectors import k8s_workloads as kw
 from app.collectors.errors import Collected, CollectorError, describe_http_error, describe_network_error
-from app.collectors.k8s_convert import Obj, items, m, node_from_api, pod_from_api, pv_zone
+from app.collectors.k8s_convert import Obj, items, m, node_from_api, pod_from_api, pv_zone, service_from_api
 from engines.snapshot import ClusterState
 from engines.snapshot_aws import SourceError
 
@@ -39,7 +39,7 @@ class _ListFailedError(CollectorError):
 
 
 class KubernetesCollector:
-    """Collects nodes, pods, workloads, PDBs, HPAs, namespaces and OOM events of one cluster."""
+    """Collects nodes, pods, workloads, PDBs, HPAs, namespaces, Services and OOM events of one cluster."""
 
     def __init__(
         self,
@@ -196,6 +196,7 @@ class KubernetesCollector:
         ]
         hpas = self._optional("horizontalpodautoscalers", hpa_calls, warnings)
         events = self._optional("events", [core.list_event_for_all_namespaces], warnings)
+        services = self._optional("services", [core.list_service_for_all_namespaces], warnings)
 
         zones_by_pv = {str(m(pv, "metadata", "name")): z for pv in pvs if (z := pv_zone(pv))}
         pvc_zones = {
@@ -218,6 +219,7 @@ class KubernetesCollector:
             hpas=tuple(self._convert("HorizontalPodAutoscaler", hpas, kw.hpa_from_api, warnings)),
             namespaces=tuple(self._convert("Namespace", namespaces, kw.namespace_from_api, warnings)),
             events=tuple(e for e in self._convert("Event", events, kw.event_from_api, warnings) if e is not None),
+            services=tuple(self._convert("Service", services, service_from_api, warnings)),
         )
         log.info(
             "%s: %d nodes, %d pods, %d workloads, %d warnings",

@@ -1,6 +1,7 @@
 """Turn Kubernetes API objects (plain JSON dicts, camelCase) into Snapshot nodes and pods.
 
-Called by `app.collectors.k8s` for every listed object; also usable on saved pod JSON in tests.
+Called by `app.collectors.k8s` for every listed object (Services too, for the cross-AZ engine);
+also usable on saved pod JSON in tests.
 The collector asks the client for raw JSON (no model deserialisation), so this module is the
 only place that touches untyped API data. Workload-level objects live in `k8s_workloads`.
 Malformed quantities raise `engines.quantity.QuantityError`; the caller skips that object.
@@ -21,6 +22,8 @@ from engines.snapshot import (
     Pod,
     Resources,
     SelectorRequirement,
+    Service,
+    ServicePort,
     Taint,
     Toleration,
     TopologySpread,
@@ -236,6 +239,7 @@ def pod_from_api(
             for v in volumes
         ),
         priority_class_name=spec.get("priorityClassName"),
+        termination_grace_period_s=_grace(spec.get("terminationGracePeriodSeconds")),
         is_mirror="kubernetes.io/config.mirror" in annotations,
         created_at=timestamp(meta.get("creationTimestamp")),
     )
@@ -249,3 +253,31 @@ def pv_zone(pv: Obj) -> str | None:
                 return str(req["values"][0])
     labels = str_map(m(pv, "metadata", "labels"))
     return next((labels[k] for k in ZONE_KEYS if k in labels), None)
+
+
+def service_from_api(obj: Obj) -> Service:
+    """A Service as the cross-AZ engine reads it; a missing type is ClusterIP, the API's default."""
+    spec = m(obj, "spec") or {}
+    if not isinstance(spec, Mapping):
+        raise TypeError("spec is not an object")
+    ports = tuple(
+        ServicePort(port=int(p["port"]), protocol=str(p.get("protocol") or "TCP")) for p in items(spec.get("ports"))
+    )
+    distribution = spec.get("trafficDistribution")
+    policy = spec.get("internalTrafficPolicy")
+    return Service(
+        name=str(m(obj, "metadata", "name")),
+        namespace=str(m(obj, "metadata", "namespace")),
+        type=str(spec.get("type") or "ClusterIP"),
+        selector=str_map(spec.get("selector")),
+        traffic_distribution=str(distribution) if distribution else None,
+        internal_traffic_policy=str(policy) if policy else None,
+        ports=ports,
+        labels=str_map(m(obj, "metadata", "labels")),
+        annotations=str_map(m(obj, "metadata", "annotations")),
+    )
+
+
+def _grace(value: object) -> int | None:
+    """spec.terminationGracePeriodSeconds; None when absent or not a non-negative integer."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

@@ -1,9 +1,11 @@
 """Workload-to-service traffic from `traffic.csv` (for the cross-AZ data-transfer engine).
 
 Called by `app.collectors.snapshot.build_snapshot`. Format: `namespace,source,destination,
-bytes_per_day`, one edge per row; the same edge listed twice is summed (exports are often split
-per day or per port). A directory without traffic.csv means "no traffic data", not an error; an
-explicit file that is missing or malformed raises `CollectorError` naming the file and line.
+bytes_per_day`, one edge per row, plus an optional `destination_namespace` column (empty = the
+source's namespace) for traffic between namespaces; the same edge listed twice is summed (exports
+are often split per day or per port). Mesh metrics come through `traffic_prometheus` instead.
+A directory without traffic.csv means "no traffic data", not an error; an explicit file that is
+missing or malformed raises `CollectorError` naming the file and line.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from engines.snapshot_aws import TrafficEdge
 log = logging.getLogger(__name__)
 
 COLUMNS = ("namespace", "source", "destination", "bytes_per_day")
+OPTIONAL = "destination_namespace"
 FILE_NAME = "traffic.csv"
 
 
 @runtime_checkable
 class TrafficSource(Protocol):
-    """Anything that returns traffic edges (a file today; service-mesh metrics later)."""
+    """Anything that returns traffic edges (traffic.csv, or service-mesh metrics in Prometheus)."""
 
     name: str
 
@@ -45,7 +48,7 @@ class FileTrafficSource:
             if self.path.is_dir():
                 return []
             raise CollectorError(self.name, f"{path} does not exist")
-        totals: dict[tuple[str, str, str], float] = {}
+        totals: dict[tuple[str, str, str, str], float] = {}
         try:
             with path.open(newline="", encoding="utf-8") as handle:
                 reader = csv.DictReader(handle, strict=True)
@@ -63,15 +66,17 @@ class FileTrafficSource:
                         raise CollectorError(self.name, f"line {line}: bytes_per_day: {exc}") from exc
                     if not math.isfinite(value) or value < 0:
                         raise CollectorError(self.name, f"line {line}: bytes_per_day must be a non-negative number")
-                    edge = (key[0], key[1], key[2])
+                    dst_ns = (row.get(OPTIONAL) or "").strip()
+                    edge = (key[0], key[1], key[2], "" if dst_ns == key[0] else dst_ns)
                     totals[edge] = totals.get(edge, 0.0) + value
         except csv.Error as exc:
             raise CollectorError(self.name, f"line {reader.line_num}: malformed CSV: {exc}") from exc
         except (OSError, UnicodeDecodeError) as exc:
             raise CollectorError(self.name, f"cannot read: {exc}") from exc
         edges = [
-            TrafficEdge(namespace=ns, source=src, destination=dst, bytes_per_day=value)
-            for (ns, src, dst), value in sorted(totals.items())
+            TrafficEdge(namespace=ns, source=src, destination=dst, bytes_per_day=value,
+                        destination_namespace=dst_ns or None)
+            for (ns, src, dst, dst_ns), value in sorted(totals.items())
         ]
         log.info("%s: %d traffic edges", self.name, len(edges))
         return edges

@@ -93,31 +93,39 @@ class PrometheusUsageSource:
                 yield labels, float(ts), float(value)
 
     def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
-        url = self.url + path
-        try:
-            response = self.session.get(url, params=params, headers=self.headers, timeout=self.timeout)
-        except requests.Timeout as exc:
-            raise CollectorError(self.name, f"timed out after {self.timeout:g}s waiting for {url}") from exc
-        except requests.RequestException as exc:
-            raise CollectorError(self.name, f"cannot reach {url}: {describe_network_error(exc)}") from exc
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.status_code != 200:
-            # Prometheus says why in JSON; a proxy in front of it sends a whole HTML page.
-            detail = body.get("error") if isinstance(body, dict) else None
-            if isinstance(detail, str) and detail:
-                what = f"HTTP {response.status_code}: {first_meaningful_line(detail)}"
-            else:
-                what = describe_http_error(response.status_code, response.reason, response.text)
-            raise CollectorError(self.name, f"{what} (from {url})")
-        if not isinstance(body, dict):
-            snippet = first_meaningful_line(response.text)
-            raise CollectorError(self.name, f"{url} did not return JSON" + (f": {snippet}" if snippet else ""))
-        if body.get("status") != "success":
-            raise CollectorError(self.name, f"query failed: {body.get('errorType')}: {body.get('error')}")
-        return body
+        return prometheus_get(self.session, self.name, self.url + path, params, headers=self.headers,
+                              timeout=self.timeout)
+
+
+def prometheus_get(session: requests.Session, source: str, url: str, params: dict[str, Any], *,
+                   headers: dict[str, str] | None = None, timeout: float = 30.0) -> dict[str, Any]:
+    """One Prometheus HTTP API call; every failure is a CollectorError of `source` saying why
+    (unreachable, timeout, HTTP error with Prometheus' own reason, not JSON, query failed).
+    Shared by the usage and the traffic source."""
+    try:
+        response = session.get(url, params=params, headers=headers, timeout=timeout)
+    except requests.Timeout as exc:
+        raise CollectorError(source, f"timed out after {timeout:g}s waiting for {url}") from exc
+    except requests.RequestException as exc:
+        raise CollectorError(source, f"cannot reach {url}: {describe_network_error(exc)}") from exc
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code != 200:
+        # Prometheus says why in JSON; a proxy in front of it sends a whole HTML page.
+        detail = body.get("error") if isinstance(body, dict) else None
+        if isinstance(detail, str) and detail:
+            what = f"HTTP {response.status_code}: {first_meaningful_line(detail)}"
+        else:
+            what = describe_http_error(response.status_code, response.reason, response.text)
+        raise CollectorError(source, f"{what} (from {url})")
+    if not isinstance(body, dict):
+        snippet = first_meaningful_line(response.text)
+        raise CollectorError(source, f"{url} did not return JSON" + (f": {snippet}" if snippet else ""))
+    if body.get("status") != "success":
+        raise CollectorError(source, f"query failed: {body.get('errorType')}: {body.get('error')}")
+    return body
 
 
 def chunks(start: datetime, end: datetime, step_seconds: int) -> Iterator[tuple[datetime, datetime]]:

@@ -113,8 +113,8 @@ def _validate(
         _check_kubeconfig(Path(kubeconfig).expanduser(), context, check_context)
     if usage_source and not usage_source.startswith(("http://", "https://")) and not Path(usage_source).exists():
         raise ClusterError(f"usage source {usage_source!r} is neither a Prometheus URL nor an existing file")
-    if traffic_source and not Path(traffic_source).exists():
-        raise ClusterError(f"traffic file {traffic_source!r} does not exist")
+    if traffic_source and not traffic_source.startswith(("http://", "https://")) and not Path(traffic_source).exists():
+        raise ClusterError(f"traffic source {traffic_source!r} is neither a Prometheus URL nor an existing file")
 
 
 def _check_kubeconfig(path: Path, context: str, check_context: bool) -> None:

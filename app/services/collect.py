@@ -21,6 +21,7 @@ from app.collectors.aws import AwsCollector
 from app.collectors.k8s import KubernetesCollector
 from app.collectors.snapshot import SnapshotCache, build_snapshot
 from app.collectors.traffic import FileTrafficSource, TrafficSource
+from app.collectors.traffic_prometheus import PrometheusTrafficSource
 from app.collectors.usage import UsageSource
 from app.collectors.usage_file import FileUsageSource
 from app.collectors.usage_prometheus import PrometheusUsageSource
@@ -28,12 +29,17 @@ from app.db import session_scope
 from app.db.models import Cluster, Node, StoredSnapshot
 from app.db.types import RawJson, utcnow
 from app.services.costing import cluster_cost
-from app.settings import Settings
+from app.services.enrich import enrich_snapshot
+from app.settings import Settings, TrafficSettings
 from engines.contract import PriceBook
 from engines.costs import node_hourly
 from engines.money import monthly_from_hourly
 from engines.snapshot import ClusterState
 from engines.snapshot_aws import AccountState, Snapshot
+
+# The sandbox writes each resource's intended create date here (its moto stamps everything "now");
+# read only for sandbox clusters, never for a real account.
+SANDBOX_CREATED_TAG = "cloudoptim.io/sandbox-created"
 
 
 def usage_source(spec: str) -> UsageSource | None:
@@ -45,8 +51,15 @@ def usage_source(spec: str) -> UsageSource | None:
     return FileUsageSource(Path(spec))
 
 
-def traffic_source(spec: str) -> TrafficSource | None:
-    return FileTrafficSource(Path(spec)) if spec else None
+def traffic_source(spec: str, settings: TrafficSettings | None = None) -> TrafficSource | None:
+    """`http(s)://…` is a Prometheus server (service-mesh metrics); anything else traffic.csv or its directory."""
+    if not spec:
+        return None
+    if spec.startswith(("http://", "https://")):
+        t = settings or TrafficSettings()
+        labels = (t.source_label, t.source_namespace_label, t.destination_label, t.destination_namespace_label)
+        return PrometheusTrafficSource(spec, t.promql, t.window, labels=labels, timeout=t.timeout_s)
+    return FileTrafficSource(Path(spec))
 
 
 def account_key(region: str) -> str:
@@ -83,12 +96,13 @@ def collect_cluster(
             Path(kubeconfig) if kubeconfig else None, cluster.context, cluster.name, cluster.region,
             page_size=settings.k8s.page_size, timeout=settings.k8s.request_timeout_s,
         ),
-        aws=AwsCollector(cluster.region),
+        aws=AwsCollector(cluster.region, created_tag=SANDBOX_CREATED_TAG if cluster.is_sandbox else None),
         usage=usage_source(cluster.usage_source),
-        traffic=traffic_source(cluster.traffic_source),
+        traffic=traffic_source(cluster.traffic_source, settings.traffic),
         cache=cache,
         account_key=account_key(cluster.region),
     )  # fmt: skip
+    snapshot = enrich_snapshot(db, snapshot, sandbox=cluster.is_sandbox)
     store_snapshot(db, cluster, snapshot, prices)
     return snapshot
 

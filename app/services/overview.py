@@ -1,6 +1,7 @@
-"""Overview use-case: one row per registered cluster with its nodes and monthly cost.
+"""Overview use-case: one row per registered cluster with its nodes, monthly cost and open savings.
 
-Read by pages/overview.py and `cloudoptim status`; reads the DB only.
+Read by pages/overview.py and `cloudoptim status`; reads the DB only. Open savings count each
+target once where recommendations of different engines conflict (see `app.services.conflicts`).
 """
 
 from __future__ import annotations
@@ -9,14 +10,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, String, cast, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.db.models import Cluster, Node
 from app.db.states import RecStatus
 from app.db.tables_recs import Recommendation
+from app.services.conflicts import Overlap, SavingRow, SavingsTotal, overlap
 from engines.money import ZERO
+
+# JSON text of an empty link list as the store writes it (json.dumps) and as the column defaults to.
+_NO_LINKS = ("[]", "null")
 
 
 @dataclass(frozen=True)
@@ -26,9 +31,34 @@ class ClusterSummary:
     is_sandbox: bool
     nodes: int
     monthly_cost: Decimal | None
-    open_savings: Decimal
+    savings: SavingsTotal
     last_scan_at: datetime | None
     last_error: str | None
+
+    @property
+    def open_savings(self) -> Decimal:
+        """Open monthly savings, each conflicting target counted once at its largest saving."""
+        return self.savings.counted
+
+
+def open_savings_total(summaries: list[ClusterSummary]) -> SavingsTotal:
+    """The Overview headline: every cluster's open savings (conflicts never cross clusters)."""
+    return sum((s.savings for s in summaries), SavingsTotal())
+
+
+def _overlaps(session: Session) -> dict[int | None, Overlap]:
+    """Per cluster, what the plain sum counts twice. Only open rows that have a link are loaded, and
+    only the three columns the groups need: a row without links is its own group."""
+    linked = session.exec(
+        select(col(Recommendation.cluster_id), col(Recommendation.fingerprint), col(Recommendation.monthly_savings),
+               col(Recommendation.conflicts_with))
+        .where(Recommendation.status == RecStatus.OPEN)
+        .where(cast(Recommendation.conflicts_with, String).not_in(_NO_LINKS))
+    ).all()  # fmt: skip
+    rows: dict[int | None, list[SavingRow]] = {}
+    for cid, fp, saving, links in linked:
+        rows.setdefault(cid, []).append(SavingRow(fp, Decimal(str(saving)), list(links or [])))
+    return {cid: overlap(group) for cid, group in rows.items()}
 
 
 def cluster_summaries(engine: Engine) -> list[ClusterSummary]:
@@ -44,6 +74,7 @@ def cluster_summaries(engine: Engine) -> list[ClusterSummary]:
                 .group_by(col(Recommendation.cluster_id))
             )
         }
+        overlaps = _overlaps(session)
         clusters = session.exec(select(Cluster).order_by(Cluster.name)).all()
         return [
             ClusterSummary(
@@ -52,7 +83,7 @@ def cluster_summaries(engine: Engine) -> list[ClusterSummary]:
                 is_sandbox=c.is_sandbox,
                 nodes=int(node_counts.get(c.id, 0)),
                 monthly_cost=c.monthly_cost,
-                open_savings=Decimal(str(savings.get(c.id) or ZERO)),
+                savings=SavingsTotal(Decimal(str(savings.get(c.id) or ZERO)), overlaps.get(c.id, Overlap())),
                 last_scan_at=c.last_scan_at,
                 last_error=c.last_error,
             )

@@ -40,13 +40,16 @@ def existing_rows(session: Session, fingerprints: list[str]) -> dict[str, tuple[
 
 def _values(rec: Recommendation, run_id: int | None, now: datetime) -> dict[str, Any]:
     # Decimals and dates as JSON strings; only the nested fields (the computed ones cost a hash each).
-    dumped: dict[str, Any] = rec.model_dump(mode="json", include={"action", "evidence", "depends_on", "related"})
+    dumped: dict[str, Any] = rec.model_dump(
+        mode="json", include={"action", "evidence", "depends_on", "related", "conflicts_with"}
+    )
     return {
         "target": rec.target, "action_kind": rec.action.kind, "action": dumped["action"],
         "current_monthly_cost": rec.current_monthly_cost, "projected_monthly_cost": rec.projected_monthly_cost,
         "monthly_savings": rec.monthly_savings, "risk": rec.risk, "confidence": rec.confidence,
         "rationale": rec.rationale, "evidence": dumped["evidence"],
         "depends_on": list(dumped.get("depends_on") or []), "related": list(dumped.get("related") or []),
+        "conflicts_with": list(dumped.get("conflicts_with") or []),
         "scan_run_id": run_id, "updated_at": now, "last_seen_at": now,
     }  # fmt: skip
 

@@ -3,7 +3,8 @@
 Turns stored rows (or fresh engine output) into flat records with the columns analysts export:
 engine, cluster, target, action, costs, savings, risk, confidence, rationale, fingerprint. The
 pages get typed views (`RecView`, `ScanRunView`); `render` takes records (`RecView.record()` or
-`record_from_recommendation`).
+`record_from_recommendation`). Totals count each target once where recommendations of different
+engines conflict (`status_totals`, see `app.services.conflicts`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from app.db.models import Cluster
 from app.db.states import RecStatus, ScanStatus
 from app.db.tables_recs import Recommendation as RecRow
 from app.db.tables_recs import ScanRun
+from app.services.conflicts import SavingRow, SavingsTotal, savings_total
 
 if TYPE_CHECKING:  # the engine contract (pydantic models of the whole snapshot) is not needed to read rows
     from engines.contract import Recommendation
@@ -43,6 +45,7 @@ def record_from_recommendation(rec: Recommendation) -> dict[str, Any]:
         "monthly_savings": rec.monthly_savings, "risk": rec.risk, "confidence": rec.confidence,
         "rationale": rec.rationale, "fingerprint": rec.fingerprint,
         "action_spec": rec.action.model_dump(mode="json"), "evidence": rec.model_dump(mode="json")["evidence"],
+        "conflicts_with": list(rec.conflicts_with),
     }  # fmt: skip
 
 
@@ -59,7 +62,7 @@ def _cents(value: Any) -> Any:
 
 def render(records: list[dict[str, Any]], fmt: str, *, full: bool = False) -> str:
     """Render records as json, yaml or csv (money as decimal strings, never floats)."""
-    cols = [*EXPORT_COLUMNS, "action_spec", "evidence"] if full else EXPORT_COLUMNS
+    cols = [*EXPORT_COLUMNS, "action_spec", "evidence", "conflicts_with"] if full else EXPORT_COLUMNS
     rows = [{k: _jsonable(r.get(k)) for k in cols} for r in records]
     if fmt == "json":
         return json.dumps(rows, indent=2)
@@ -106,6 +109,7 @@ class RecView:
     last_seen_at: datetime
     depends_on: list[str] = field(default_factory=list)
     related: list[str] = field(default_factory=list)
+    conflicts_with: list[str] = field(default_factory=list)
 
     def record(self) -> dict[str, Any]:
         """The flat record `render` exports."""
@@ -114,7 +118,7 @@ class RecView:
             "current_monthly_cost": self.current_monthly_cost, "projected_monthly_cost": self.projected_monthly_cost,
             "monthly_savings": self.monthly_savings, "risk": self.risk, "confidence": self.confidence,
             "rationale": self.rationale, "fingerprint": self.fingerprint, "action_spec": self.action_spec,
-            "evidence": self.evidence,
+            "evidence": self.evidence, "conflicts_with": self.conflicts_with,
         }  # fmt: skip
 
 
@@ -126,6 +130,7 @@ def _view(row: RecRow, cluster: str | None) -> RecView:
         fingerprint=row.fingerprint, status=RecStatus(row.status), action_spec=row.action or {},
         evidence=row.evidence or {}, last_seen_at=row.last_seen_at,
         depends_on=list(row.depends_on or []), related=list(row.related or []),
+        conflicts_with=list(row.conflicts_with or []),
     )  # fmt: skip
 
 
@@ -148,17 +153,29 @@ def query(db: Engine, flt: RecFilter = RecFilter()) -> list[RecView]:
 @dataclass(frozen=True)
 class StatusTotal:
     count: int
-    monthly_savings: Decimal
+    savings: SavingsTotal
+
+    @property
+    def monthly_savings(self) -> Decimal:
+        """Each conflicting target counted once, at its largest saving."""
+        return self.savings.counted
+
+    @property
+    def note(self) -> str | None:
+        """Why the total is lower than the sum of the rows, or None."""
+        return self.savings.note
 
 
 def status_totals(rows: Iterable[RecView]) -> dict[RecStatus, StatusTotal]:
-    """Count and monthly savings per status, in RecStatus order, statuses without rows left out."""
-    counts: dict[RecStatus, int] = {}
-    sums: dict[RecStatus, Decimal] = {}
+    """Count and monthly savings per status, in RecStatus order, statuses without rows left out.
+
+    Conflict groups are formed among the rows of one status only, from the rows the page already
+    loaded (no further query): a link to a row the filters hide does not lower the total.
+    """
+    by_status: dict[RecStatus, list[SavingRow]] = {}
     for row in rows:
-        counts[row.status] = counts.get(row.status, 0) + 1
-        sums[row.status] = sums.get(row.status, Decimal(0)) + row.monthly_savings
-    return {s: StatusTotal(counts[s], sums[s]) for s in RecStatus if s in counts}
+        by_status.setdefault(row.status, []).append(SavingRow(row.fingerprint, row.monthly_savings, row.conflicts_with))
+    return {s: StatusTotal(len(by_status[s]), savings_total(by_status[s])) for s in RecStatus if s in by_status}
 
 
 @dataclass(frozen=True)

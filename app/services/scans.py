@@ -3,15 +3,17 @@
 Called through `app.services.pipeline` (collect, then scan, then store) by `cloudoptim scan`,
 `cloudoptim demo` and the worker; tests call `scan_and_store` with a ready snapshot. Each engine
 runs in isolation: one that raises or has invalid settings is recorded in the scan run and the
-others still run. Recommendations are de-duplicated by fingerprint: one that
-persists is updated, one that disappeared since the last scan of that cluster and engine is marked
-obsolete.
+others still run. Recommendations of different engines on the same node, instance, volume, workload
+or Service are linked (`conflicts_with`, see `app.services.conflicts`) before they are stored.
+Recommendations are de-duplicated by fingerprint: one that persists is updated, one that
+disappeared since the last scan of that cluster and engine is marked obsolete.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,11 +25,14 @@ from app.db.models import Cluster
 from app.db.states import ScanStatus, ScanTrigger
 from app.db.tables_recs import ScanRun
 from app.db.types import utcnow
+from app.services.conflicts import link_conflicts, node_instances
 from app.services.engine_settings import EngineSettingsError, load_engine_settings
 from app.services.rec_store import store_recommendations
+from app.services.spot_predictions import scorer_for_scan, store_predictions
 from engines.contract import PriceBook, Recommendation, ScanContext, ScanResult, Skipped
 from engines.registry import EngineRegistry
 from engines.snapshot_aws import Snapshot
+from engines.spot.scorer import SPOT_RISK_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +70,18 @@ def run_engines(
     now: datetime,
     engine_names: list[str] | None = None,
     settings_for: Any = None,
+    models: Mapping[str, Any] | None = None,
 ) -> list[EngineOutcome]:
-    """Run the selected engines; `settings_for(engine)` returns its Settings (defaults if None)."""
+    """Run the selected engines; `settings_for(engine)` returns its Settings (defaults if None);
+    `models` are the trained models engines may use (ScanContext.models)."""
     outcomes = []
     for engine in registry.select(engine_names):
         outcome = EngineOutcome(engine.name)
         started = time.perf_counter()
         try:
             settings = settings_for(engine) if settings_for else engine.Settings()
-            outcome.result = engine.scan(snapshot, ScanContext(prices=prices, now=now, settings=settings))
+            outcome.result = engine.scan(snapshot, ScanContext(prices=prices, now=now, settings=settings,
+                                                                models=models or {}))
         except EngineSettingsError as exc:
             outcome.error = str(exc)
         except Exception as exc:  # an engine bug must not stop the other engines or the worker
@@ -82,6 +90,15 @@ def run_engines(
         outcome.seconds = time.perf_counter() - started
         outcomes.append(outcome)
     return outcomes
+
+
+def link_outcomes(outcomes: list[EngineOutcome], snapshot: Snapshot) -> None:
+    """Fill `conflicts_with` across the engines of this scan, in place (callers, the CLI among them,
+    then see the linked recommendations). Only this scan's: links to another cluster's scan are out
+    of scope, a node or workload belongs to one cluster."""
+    linked = iter(link_conflicts([r for o in outcomes for r in o.result.recommendations], node_instances(snapshot)))
+    for o in outcomes:
+        o.result.recommendations = [next(linked) for _ in o.result.recommendations]
 
 
 def snapshot_status(snapshot: Snapshot) -> tuple[ScanStatus, str | None]:
@@ -145,11 +162,15 @@ def scan_and_store(
     if status is ScanStatus.FAILED:
         fail_run(db, run_id, source_problem or "every source failed", collect_s=collect_s)
         return ScanOutcome(run_id, cluster, [], ScanStatus.FAILED, source_problem)
+    # The active uploaded Spot risk model (or the Advisor prior), recording what it predicts.
+    spot_scorer, model_id = scorer_for_scan(db)
     outcomes = run_engines(
         snapshot, registry, prices, now=snapshot.collected_at, engine_names=engine_names,
         settings_for=lambda eng: load_engine_settings(db, cluster_id, eng),
+        models={SPOT_RISK_MODEL: spot_scorer},
     )  # fmt: skip
     engine_s = sum(o.seconds for o in outcomes)
+    link_outcomes(outcomes, snapshot)
     complete = not any(not e.degraded for e in snapshot.errors)
     now = utcnow()
     with session_scope(db) as session:
@@ -175,6 +196,7 @@ def scan_and_store(
             o.engine: {
                 "recommendations": len(o.result.recommendations),
                 "skipped": len(o.result.skipped),
+                "conflicting": sum(1 for r in o.result.recommendations if r.conflicts_with),
                 "monthly_savings": str(sum((r.monthly_savings for r in o.result.recommendations), start=0)),
                 "seconds": round(o.seconds, 3),
                 "error": o.error,
@@ -192,4 +214,8 @@ def scan_and_store(
             cluster_row = session.get_one(Cluster, cluster_id)
             cluster_row.last_scan_at = run.finished_at
             session.add(cluster_row)
+    try:
+        store_predictions(db, spot_scorer, scan_run_id=run_id, model_id=model_id, now=now)
+    except Exception:  # predictions are for later comparison; the scan itself is stored
+        log.exception("could not store the Spot predictions of run %s", run_id)
     return ScanOutcome(run_id, cluster, outcomes, status, run.error)

@@ -28,7 +28,6 @@ _ARCH = {"amd64": "x86_64", "arm64": "arm64"}
 _TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
 _FAMILY_LABEL = "karpenter.k8s.aws/instance-family"
 _SIZE_LABEL = "karpenter.k8s.aws/instance-size"
-_CAPACITY_LABELS = ("karpenter.sh/capacity-type", "eks.amazonaws.com/capacityType")
 _DERIVED_PREFIX = "karpenter.k8s.aws/instance-"  # cpu, memory, generation…: dropped, not guessed
 
 
@@ -132,22 +131,20 @@ class Replacer:
         ok &= (table.gpu >= current.gpu_count) if current.gpu_count else (table.gpu == 0)
         arch = _ARCH.get(node.labels.get("kubernetes.io/arch", ""), "")
         wanted = {arch} if arch else set(current.architectures)
-        capacities: list[CapacityType] = [node.capacity_type]
-        if node.capacity_type == "on-demand" and self.settings.consider_spot:
-            capacities.append("spot")
+        # The replacement keeps the node's capacity type: on-demand to Spot is the Spot optimizer's call.
+        capacity: CapacityType = node.capacity_type
         options: list[tuple[Decimal, str, CapacityType, str, int]] = []
         for i in np.flatnonzero(ok).tolist():
             name = table.names[i]
             if name == node.instance_type or (wanted and not wanted & set(table.specs[i].architectures)):
                 continue
-            for capacity in capacities:
-                priced = self._price(region, name, capacity)
-                if priced is not None and priced[0] < current_monthly:
-                    options.append((priced[0], name, capacity, priced[1], i))
+            priced = self._price(region, name, capacity)
+            if priced is not None and priced[0] < current_monthly:
+                options.append((priced[0], name, capacity, priced[1], i))
         for monthly, name, capacity, source, i in sorted(options):
             if not self._worth_it(current_monthly, monthly, len(pods)):
                 return None  # options are sorted by price, so no dearer one can pass either
-            if self._labels_fit(node, name, capacity, pods):
+            if self._labels_fit(node, name, pods):
                 alloc = (float(table.cpu[i]) - extra_cpu, float(table.mem[i]) - extra_mem, float(table.pods[i]))
                 return Replacement(name, capacity, monthly, source, alloc)
         return None
@@ -161,7 +158,8 @@ class Replacer:
             and saving * 100 >= current * Decimal(str(s.min_replacement_savings_percent))
         )
 
-    def _labels_fit(self, node: Node, to_type: str, capacity: CapacityType, pods: list[int]) -> bool:
+    def _labels_fit(self, node: Node, to_type: str, pods: list[int]) -> bool:
+        """The pods' nodeSelector/affinity on the labels the new node would carry (same capacity type)."""
         labels = {k: v for k, v in node.labels.items() if not k.startswith(_DERIVED_PREFIX)}
         for key in _TYPE_LABELS:
             if key in node.labels:
@@ -171,7 +169,4 @@ class Replacer:
             labels[_FAMILY_LABEL] = family
         if _SIZE_LABEL in node.labels:
             labels[_SIZE_LABEL] = size
-        for key in _CAPACITY_LABELS:
-            if key in node.labels and capacity != node.capacity_type:
-                labels[key] = "spot" if key.startswith("karpenter") else "SPOT"
         return all(affinity_matches(self.model.pods[p], labels) for p in pods)

@@ -7,16 +7,30 @@ and `engine.py`, `blockers.py`, `planner.py` and `replace.py` read the values.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from engines.validators import NamespaceName, ObjectName, QualifiedName
 
 
 class BinPackSettings(BaseModel):
-    """How aggressively to consolidate: savings floor, disruption price, and what never moves."""
+    """How aggressively to consolidate: savings floor, disruption price, and what never moves.
+
+    A replacement keeps the node's capacity type: moving on-demand capacity to Spot is the Spot
+    optimizer's decision alone (it has the interruption data), so there is no Spot setting here.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_retired(cls, values: Any) -> Any:
+        # Settings stored before the Spot switch moved to the Spot optimizer still carry
+        # consider_spot; it is ignored rather than refused, so those rows keep loading.
+        if isinstance(values, dict) and "consider_spot" in values:
+            values = {k: v for k, v in values.items() if k != "consider_spot"}
+        return values
 
     savings_floor_monthly_usd: Decimal = Field(
         Decimal("20"),
@@ -79,13 +93,6 @@ class BinPackSettings(BaseModel):
         description=(
             "Whether to propose replacing a node that cannot be removed by a cheaper instance type "
             "(on/off) that still fits all its pods and DaemonSets. Default on."
-        ),
-    )
-    consider_spot: bool = Field(
-        False,
-        description=(
-            "Whether an on-demand node may be replaced by a Spot instance (on/off). Default off: "
-            "moving to Spot is the Spot engine's decision, with interruption data."
         ),
     )
     allow_burstable_types: bool = Field(

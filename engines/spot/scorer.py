@@ -56,9 +56,11 @@ class PoolFeatures:
 
 
 class SpotRiskScorer(Protocol):
-    """Anything that gives P(interruption in one hour) for pools, one probability per pool."""
+    """Anything that gives P(interruption in one hour) for pools, one probability per pool; `name`
+    (an attribute or a property) is shown in the evidence of every recommendation it ranked."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def p_interruption_hour(self, pools: Sequence[PoolFeatures]) -> list[float]: ...
 

@@ -144,6 +144,9 @@ CASES: dict[str, tuple[str, Factory]] = {
         scale_down_cron="0 20 * * 1-5", scale_up_cron="0 7 * * 1-5")),
     "set-traffic-distribution": ("prod-east", lambda _sb, _c: specs.SetTrafficDistribution(
         namespace="boutique", service="frontend")),
+    "set-preferred-affinity": ("prod-east", lambda _sb, _c: specs.SetPreferredAffinity(
+        namespace="boutique", workload_kind="Deployment", workload_name="frontend",
+        peer_namespace="boutique", peer_labels={"app": "productcatalogservice"})),
 }
 
 

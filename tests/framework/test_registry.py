@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engines.binpack import BinPackEngine
-from engines.registry import EngineRegistry, RegistryError, default_registry
+from engines.registry import BUILTIN_ENGINES, EngineRegistry, RegistryError, default_registry
 
 
 def test_the_builtin_binpack_engine_is_registered() -> None:
@@ -57,7 +57,7 @@ def test_an_installed_engine_is_found_through_its_entry_point(tmp_path: Path, mo
     _install_fake_distribution(tmp_path, "idle_engine", ENGINE_SOURCE, "idle-check = idle_engine:IdleEngine")
     monkeypatch.syspath_prepend(str(tmp_path))
     registry = default_registry()
-    assert registry.names() == ["binpack", "idle-check"]
+    assert registry.names() == [*(cls.name for cls in BUILTIN_ENGINES), "idle-check"]
     assert registry.get("idle-check").title == "Idle check"
 
 
