@@ -113,7 +113,7 @@ def scan_total(results: list[ClusterScan]) -> SavingsTotal:
 
     # Account-level engines (ghost probe, EBS) see the same region from every cluster of it: one
     # fingerprint is one recommendation, however many cluster scans found it.
-    rows = {r.fingerprint: SavingRow(r.fingerprint, r.monthly_savings, r.conflicts_with)
+    rows = {r.fingerprint: SavingRow(r.fingerprint, r.monthly_savings, r.conflicts_with, r.purpose)
             for result in results for o in result.outcomes for r in o.result.recommendations}  # fmt: skip
     return savings_total(rows.values()) if rows else SavingsTotal()
 
@@ -122,6 +122,8 @@ def total_line(total: SavingsTotal) -> str | None:
     """The de-duplicated total and why it is lower than the sum; None when nothing overlaps."""
     if total.note is None:
         return None
+    if not total.overlap.groups:
+        return f"Total: ${total.counted:,.2f} per month ({total.note})."
     return f"Total counting each target once: ${total.counted:,.2f} per month ({total.note})."
 
 
@@ -143,7 +145,7 @@ def _print(results: list[ClusterScan], fmt: Fmt, explain: bool) -> None:
 
         out = console()
         print_scans(out, _scan_lines(results))
-        print_recommendations(out, records)
+        print_recommendations(out, records, overlapping=scan_total(results).note is not None)
         if line := total_line(scan_total(results)):
             from rich.text import Text
 

@@ -65,7 +65,9 @@ def print_scans(console: Console, lines: list[ScanLine]) -> None:
     console.print(table)
 
 
-def print_recommendations(console: Console, records: list[dict[str, Any]]) -> None:
+def print_recommendations(console: Console, records: list[dict[str, Any]], *, overlapping: bool = False) -> None:
+    """The rows and their plain sum; `overlapping` = the caller prints the real total next (rows
+    overlap on a target, or reliability rows are left out), so the sum is labelled as a sum."""
     console.print()
     total = sum((Decimal(str(r["monthly_savings"])) for r in records), Decimal(0))
     title = f"{len(records)} recommendation{'' if len(records) == 1 else 's'}"
@@ -97,7 +99,8 @@ def print_recommendations(console: Console, records: list[dict[str, Any]]) -> No
             cell.append(r["rationale"])
             table.add_row(Text(money(r["monthly_savings"])), Text(r["risk"]), cell)
     console.print(table)
-    console.print(Text(f"Total: {money(total)} per month"))
+    label = "Sum of the rows" if overlapping else "Total"
+    console.print(Text(f"{label}: {money(total)} per month"))
 
 
 def print_skipped(console: Console, skipped: list[dict[str, str]]) -> None:

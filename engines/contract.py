@@ -21,6 +21,7 @@ from engines.actions import ActionSpec
 from engines.snapshot_aws import Snapshot
 
 Risk = Literal["low", "medium", "high"]
+Purpose = Literal["saving", "reliability"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,14 @@ class Recommendation(BaseModel):
     risk: Risk = "low"
     confidence: float = Field(1.0, ge=0.0, le=1.0)
     rationale: str
+    purpose: Purpose = Field(
+        "saving",
+        description=(
+            "saving: applied to cut cost (monthly_savings > 0 is the point). reliability: applied to "
+            "prevent failures (e.g. raise an OOMKilled container's memory limit); it may cost more, so "
+            "monthly_savings may be negative, and savings totals leave it out. Not part of the fingerprint."
+        ),
+    )
     evidence: dict[str, Any] = Field(default_factory=dict)
     depends_on: list[str] = Field(
         default_factory=list,

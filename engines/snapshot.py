@@ -157,6 +157,9 @@ class Autoscaler(_Frozen):
     target_name: str
     min_replicas: int = 1
     max_replicas: int = 1
+    resources: tuple[str, ...] = Field(
+        (), description='resources it scales on through Resource/ContainerResource metrics, e.g. ("cpu",); v1 targetCPU = cpu'
+    )
 
 
 class Namespace(_Frozen):
@@ -194,6 +197,22 @@ class Service(_Frozen):
     annotations: dict[str, str] = Field(default_factory=dict)
 
 
+class TerminationRecord(_Frozen):
+    """One container termination remembered across scans (the pod_events table): the snapshot's pods
+    show only the last one per container, this keeps the earlier ones for counts and recency."""
+
+    namespace: str
+    pod: str
+    container: str
+    reason: str = Field(description="lastState.terminated.reason, e.g. OOMKilled, or an event reason such as Evicted")
+    exit_code: int | None = None
+    restart_count: int = 0
+    occurred_at: datetime
+    owner_kind: str | None = None
+    owner_name: str | None = None
+    message: str = ""
+
+
 class ClusterState(_Frozen):
     name: str
     region: str
@@ -205,3 +224,6 @@ class ClusterState(_Frozen):
     namespaces: tuple[Namespace, ...] = ()
     events: tuple[KubeEvent, ...] = ()
     services: tuple[Service, ...] = ()
+    terminations: tuple[TerminationRecord, ...] = Field(
+        (), description="earlier container terminations from the pod_events history, oldest first"
+    )

@@ -179,3 +179,28 @@ def test_a_scan_stores_symmetric_conflicts_between_engines_and_the_overview_coun
     total = open_savings_total(cluster_summaries(engine))
     assert (total.gross, total.counted) == (gross, best) and best < gross
     assert total.note is not None and f"{2 * len(drains)} recommendations overlap on {len(drains)} targets" in total.note
+
+
+def test_a_reliability_change_that_costs_more_is_left_out_of_the_total_and_named_in_the_note() -> None:
+    rows = [SavingRow("drain", Decimal("140.16")), SavingRow("oom", Decimal("-12.50"), (), "reliability")]
+    total = savings_total(rows)
+    assert (total.gross, total.counted, total.reliability, total.reliability_cost) == (
+        Decimal("140.16"), Decimal("140.16"), 1, Decimal("12.50"))  # fmt: skip
+    assert total.note == ("1 reliability change (preventing failures such as OOM kills) costs $12.50 per month "
+                          "and is not in the total")  # fmt: skip
+
+
+def test_the_overview_leaves_stored_reliability_rows_out_of_a_cluster_s_open_savings(engine: Engine) -> None:
+    with Session(engine) as s:
+        cluster = Cluster(name="prod-east", region="us-east-1")
+        s.add(cluster)
+        s.commit()
+        for fp, saving, purpose in (("drain", "100.00", "saving"), ("oom", "-7.25", "reliability")):
+            s.add(RecRow(fingerprint=fp, engine="e", cluster_id=cluster.id, target="t", action_kind="k",
+                         current_monthly_cost=Decimal(0), projected_monthly_cost=Decimal(0),
+                         monthly_savings=Decimal(saving), purpose=purpose))  # fmt: skip
+        s.commit()
+    (summary,) = cluster_summaries(engine)
+    assert summary.open_savings == Decimal("100.00")
+    assert (summary.savings.reliability, summary.savings.reliability_cost) == (1, Decimal("7.25"))
+    assert summary.savings.note is not None and "not in the total" in summary.savings.note

@@ -158,6 +158,20 @@ def test_a_related_recommendation_is_a_button_that_selects_it(engine: Engine) ->
     assert _plain(at.button(key="rel_dep_drain").label).startswith("drain-and-remove-node · node/a")
 
 
+def test_a_conflicting_recommendation_of_another_engine_is_a_button_that_selects_it(engine: Engine) -> None:
+    spot = _rec("spot", "node/a", "30.00", action_kind="move-to-spot", conflicts_with=["drain"])
+    spot.engine = "spot-optimizer"
+    _seed_rows(engine, _rec("drain", "node/a", "100.00", conflicts_with=["spot"]), spot)
+    at = _open()
+    _select(at, 0)
+    assert any("Conflicts with" in m.value for m in at.markdown)
+    button = at.button(key="rel_conf_spot")
+    assert _plain(button.label).startswith("move-to-spot · node/a")
+    button.click().run()
+    assert _plain(at.subheader[0].value) == "move-to-spot · node/a"
+    assert _plain(at.button(key="rel_conf_drain").label).startswith("drain-and-remove-node · node/a")
+
+
 def test_a_related_recommendation_hidden_by_the_filters_is_still_shown(engine: Engine) -> None:
     _seed_rows(engine, _rec("drain", "node/a", "100.00", related=["old"]),
                _rec("old", "node/z", "10.00", RecStatus.OBSOLETE, related=["drain"]))  # fmt: skip

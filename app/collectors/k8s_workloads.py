@@ -65,7 +65,23 @@ def hpa_from_api(obj: Obj) -> Autoscaler:
         target_name=str(m(spec, "scaleTargetRef", "name") or ""),
         min_replicas=int(spec.get("minReplicas") or 1),
         max_replicas=int(spec.get("maxReplicas") or 1),
+        resources=_hpa_resources(spec),
     )
+
+
+def _hpa_resources(spec: Obj) -> tuple[str, ...]:
+    """cpu/memory an HPA scales on: v2 Resource and ContainerResource metrics, v1 targetCPU."""
+    found: list[str] = []
+    for metric in spec.get("metrics") or []:
+        if not isinstance(metric, dict):
+            continue
+        source = metric.get("resource") or metric.get("containerResource")
+        name = source.get("name") if isinstance(source, dict) else None
+        if isinstance(name, str) and name:
+            found.append(name)
+    if spec.get("targetCPUUtilizationPercentage") is not None:
+        found.append("cpu")
+    return tuple(dict.fromkeys(found))
 
 
 def namespace_from_api(obj: Obj) -> Namespace:

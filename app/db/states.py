@@ -22,6 +22,14 @@ class RecStatus(StrEnum):
     OBSOLETE = "obsolete"
 
 
+class RecPurpose(StrEnum):
+    """Why a recommendation is applied: to save money, or to prevent failures (it may cost more,
+    and savings totals leave it out)."""
+
+    SAVING = "saving"
+    RELIABILITY = "reliability"
+
+
 class ExecutionState(StrEnum):
     """queued (approved, waiting for the worker) -> running -> succeeded | failed | refused.
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from app.db.states import ExecutionKind, ExecutionState, RecStatus, ScanStatus, ScanTrigger, check_in
+from app.db.states import ExecutionKind, ExecutionState, RecPurpose, RecStatus, ScanStatus, ScanTrigger, check_in
 from app.db.types import JsonDoc, UtcDateTime, utcnow
 
 
@@ -46,7 +46,10 @@ class ScanRun(SQLModel, table=True):
 
 class Recommendation(SQLModel, table=True):
     __tablename__ = "recommendations"
-    __table_args__ = (check_in("status", RecStatus, "ck_recommendations_status"),)
+    __table_args__ = (
+        check_in("status", RecStatus, "ck_recommendations_status"),
+        check_in("purpose", RecPurpose, "ck_recommendations_purpose"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     fingerprint: str = Field(unique=True, max_length=64)
@@ -59,6 +62,8 @@ class Recommendation(SQLModel, table=True):
     projected_monthly_cost: Decimal = Field(max_digits=14, decimal_places=2)
     monthly_savings: Decimal = Field(max_digits=14, decimal_places=2)
     risk: str = Field(default="low", max_length=10)
+    purpose: str = Field(default=RecPurpose.SAVING, max_length=20, sa_column_kwargs={"server_default": "saving"},
+                         description="a RecPurpose: reliability rows are left out of savings totals")
     confidence: float = 1.0
     rationale: str = ""
     evidence: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)

@@ -107,6 +107,8 @@ class SavingRow:
     fingerprint: str
     monthly_savings: Decimal
     conflicts_with: Sequence[str] = ()
+    purpose: str = "saving"
+    """"reliability" rows (they prevent failures and may cost more) are left out of savings totals."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,9 @@ class SavingsTotal:
 
     gross: Decimal = ZERO
     overlap: Overlap = Overlap()
+    reliability: int = 0
+    reliability_cost: Decimal = ZERO
+    """Rows kept out of the total because they prevent failures, and what they add per month."""
 
     @property
     def counted(self) -> Decimal:
@@ -170,19 +175,31 @@ class SavingsTotal:
     @property
     def note(self) -> str | None:
         """Why the total is lower than the sum of the rows, for the page and the CLI; None if it is not."""
-        o = self.overlap
-        if not o.groups:
-            return None
-        return (
-            f"{o.recommendations} recommendations overlap on {o.groups} target{'' if o.groups == 1 else 's'}: "
-            f"the total counts each target once, at its largest saving, so it is {_money(o.excess)} lower "
-            "than the sum"
-        )
+        o, parts = self.overlap, []
+        if o.groups:
+            parts.append(
+                f"{o.recommendations} recommendations overlap on {o.groups} target{'' if o.groups == 1 else 's'}: "
+                f"the total counts each target once, at its largest saving, so it is {_money(o.excess)} lower "
+                "than the sum"
+            )
+        if self.reliability:
+            n = self.reliability
+            parts.append(
+                f"{n} reliability change{'' if n == 1 else 's'} (preventing failures such as OOM kills) "
+                f"{'costs' if n == 1 else 'cost'} {_money(self.reliability_cost)} per month and "
+                f"{'is' if n == 1 else 'are'} not in the total"
+            )
+        return "; ".join(parts) or None
 
     def __add__(self, other: SavingsTotal) -> SavingsTotal:
-        return SavingsTotal(self.gross + other.gross, self.overlap + other.overlap)
+        return SavingsTotal(self.gross + other.gross, self.overlap + other.overlap,
+                            self.reliability + other.reliability, self.reliability_cost + other.reliability_cost)
 
 
 def savings_total(rows: Iterable[SavingRow]) -> SavingsTotal:
-    listed = list(rows)
-    return SavingsTotal(sum((r.monthly_savings for r in listed), ZERO), overlap(listed))
+    """Savings rows summed with each conflict group counted once; reliability rows counted apart."""
+    every = list(rows)
+    listed = [r for r in every if r.purpose == "saving"]
+    kept_out = [r for r in every if r.purpose != "saving"]
+    return SavingsTotal(sum((r.monthly_savings for r in listed), ZERO), overlap(listed), len(kept_out),
+                        -sum((r.monthly_savings for r in kept_out), ZERO))  # fmt: skip

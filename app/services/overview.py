@@ -15,7 +15,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.db.models import Cluster, Node
-from app.db.states import RecStatus
+from app.db.states import RecPurpose, RecStatus
 from app.db.tables_recs import Recommendation
 from app.services.conflicts import Overlap, SavingRow, SavingsTotal, overlap
 from engines.money import ZERO
@@ -53,6 +53,7 @@ def _overlaps(session: Session) -> dict[int | None, Overlap]:
         select(col(Recommendation.cluster_id), col(Recommendation.fingerprint), col(Recommendation.monthly_savings),
                col(Recommendation.conflicts_with))
         .where(Recommendation.status == RecStatus.OPEN)
+        .where(Recommendation.purpose == RecPurpose.SAVING)
         .where(cast(Recommendation.conflicts_with, String).not_in(_NO_LINKS))
     ).all()  # fmt: skip
     rows: dict[int | None, list[SavingRow]] = {}
@@ -71,6 +72,17 @@ def cluster_summaries(engine: Engine) -> list[ClusterSummary]:
             for cid, total in session.exec(
                 select(col(Recommendation.cluster_id), func.sum(Recommendation.monthly_savings))
                 .where(Recommendation.status == RecStatus.OPEN)
+                .where(Recommendation.purpose == RecPurpose.SAVING)
+                .group_by(col(Recommendation.cluster_id))
+            )
+        }
+        # Reliability rows (memory raises after OOM kills) cost money to prevent failures: apart.
+        reliability: dict[int | None, tuple[int, Decimal]] = {
+            cid: (int(n), Decimal(str(cost or ZERO)))
+            for cid, n, cost in session.exec(
+                select(col(Recommendation.cluster_id), func.count(), func.sum(Recommendation.monthly_savings))
+                .where(Recommendation.status == RecStatus.OPEN)
+                .where(Recommendation.purpose == RecPurpose.RELIABILITY)
                 .group_by(col(Recommendation.cluster_id))
             )
         }
@@ -83,7 +95,8 @@ def cluster_summaries(engine: Engine) -> list[ClusterSummary]:
                 is_sandbox=c.is_sandbox,
                 nodes=int(node_counts.get(c.id, 0)),
                 monthly_cost=c.monthly_cost,
-                savings=SavingsTotal(Decimal(str(savings.get(c.id) or ZERO)), overlaps.get(c.id, Overlap())),
+                savings=SavingsTotal(Decimal(str(savings.get(c.id) or ZERO)), overlaps.get(c.id, Overlap()),
+                                     reliability.get(c.id, (0, ZERO))[0], -reliability.get(c.id, (0, ZERO))[1]),
                 last_scan_at=c.last_scan_at,
                 last_error=c.last_error,
             )

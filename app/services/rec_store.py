@@ -46,7 +46,7 @@ def _values(rec: Recommendation, run_id: int | None, now: datetime) -> dict[str,
     return {
         "target": rec.target, "action_kind": rec.action.kind, "action": dumped["action"],
         "current_monthly_cost": rec.current_monthly_cost, "projected_monthly_cost": rec.projected_monthly_cost,
-        "monthly_savings": rec.monthly_savings, "risk": rec.risk, "confidence": rec.confidence,
+        "monthly_savings": rec.monthly_savings, "risk": rec.risk, "purpose": rec.purpose, "confidence": rec.confidence,
         "rationale": rec.rationale, "evidence": dumped["evidence"],
         "depends_on": list(dumped.get("depends_on") or []), "related": list(dumped.get("related") or []),
         "conflicts_with": list(dumped.get("conflicts_with") or []),

@@ -45,7 +45,7 @@ def record_from_recommendation(rec: Recommendation) -> dict[str, Any]:
         "monthly_savings": rec.monthly_savings, "risk": rec.risk, "confidence": rec.confidence,
         "rationale": rec.rationale, "fingerprint": rec.fingerprint,
         "action_spec": rec.action.model_dump(mode="json"), "evidence": rec.model_dump(mode="json")["evidence"],
-        "conflicts_with": list(rec.conflicts_with),
+        "conflicts_with": list(rec.conflicts_with), "purpose": rec.purpose,
     }  # fmt: skip
 
 
@@ -62,7 +62,7 @@ def _cents(value: Any) -> Any:
 
 def render(records: list[dict[str, Any]], fmt: str, *, full: bool = False) -> str:
     """Render records as json, yaml or csv (money as decimal strings, never floats)."""
-    cols = [*EXPORT_COLUMNS, "action_spec", "evidence", "conflicts_with"] if full else EXPORT_COLUMNS
+    cols = [*EXPORT_COLUMNS, "purpose", "action_spec", "evidence", "conflicts_with"] if full else EXPORT_COLUMNS
     rows = [{k: _jsonable(r.get(k)) for k in cols} for r in records]
     if fmt == "json":
         return json.dumps(rows, indent=2)
@@ -110,6 +110,12 @@ class RecView:
     depends_on: list[str] = field(default_factory=list)
     related: list[str] = field(default_factory=list)
     conflicts_with: list[str] = field(default_factory=list)
+    purpose: str = "saving"
+
+    @property
+    def reliability(self) -> bool:
+        """Applied to prevent failures (it may cost more); left out of savings totals."""
+        return self.purpose == "reliability"
 
     def record(self) -> dict[str, Any]:
         """The flat record `render` exports."""
@@ -118,7 +124,7 @@ class RecView:
             "current_monthly_cost": self.current_monthly_cost, "projected_monthly_cost": self.projected_monthly_cost,
             "monthly_savings": self.monthly_savings, "risk": self.risk, "confidence": self.confidence,
             "rationale": self.rationale, "fingerprint": self.fingerprint, "action_spec": self.action_spec,
-            "evidence": self.evidence, "conflicts_with": self.conflicts_with,
+            "evidence": self.evidence, "conflicts_with": self.conflicts_with, "purpose": self.purpose,
         }  # fmt: skip
 
 
@@ -130,7 +136,7 @@ def _view(row: RecRow, cluster: str | None) -> RecView:
         fingerprint=row.fingerprint, status=RecStatus(row.status), action_spec=row.action or {},
         evidence=row.evidence or {}, last_seen_at=row.last_seen_at,
         depends_on=list(row.depends_on or []), related=list(row.related or []),
-        conflicts_with=list(row.conflicts_with or []),
+        conflicts_with=list(row.conflicts_with or []), purpose=row.purpose,
     )  # fmt: skip
 
 
@@ -174,7 +180,8 @@ def status_totals(rows: Iterable[RecView]) -> dict[RecStatus, StatusTotal]:
     """
     by_status: dict[RecStatus, list[SavingRow]] = {}
     for row in rows:
-        by_status.setdefault(row.status, []).append(SavingRow(row.fingerprint, row.monthly_savings, row.conflicts_with))
+        by_status.setdefault(row.status, []).append(SavingRow(row.fingerprint, row.monthly_savings, row.conflicts_with,
+                                                                    row.purpose))
     return {s: StatusTotal(len(by_status[s]), savings_total(by_status[s])) for s in RecStatus if s in by_status}
 
 

@@ -25,8 +25,12 @@ from app.db.states import SpotWarningStatus
 from app.db.types import utcnow
 from app.services import spot_store as store
 from app.services.spot_clusters import Located
+from app.services.spot_history import spot_pool_history
+from app.services.spot_models import load_active_scorer
 from app.services.spot_replacement import TYPE_LABEL, ZONE_LABEL, CandidateBook, choose_types, pod_needs, ranking_detail
 from app.settings import Settings
+from engines.snapshot_aws import SpotPoolHistory
+from engines.spot.scorer import SpotRiskScorer
 from executor import aws_calls as aws
 from executor import k8s_util as k
 from executor import node_launch as nl
@@ -120,6 +124,7 @@ class SpotActions:
         needs = pod_needs(inc.located.node, pods_on(ctx, inc.node_name), self.book.spec(old_type))
         since = utcnow() - timedelta(minutes=self.settings.spot.pool_avoid_minutes)
         recent = store.recent_pools(self.db, since) if self.settings.spot.pool_avoid_minutes else []
+        scorer, history = self._risk(ctx.region)
         ranking = choose_types(
             self.book,
             region=ctx.region,
@@ -128,6 +133,8 @@ class SpotActions:
             needs=needs,
             recent=recent,
             count=self.settings.spot.replacement_types,
+            scorer=scorer,
+            history=history,
         )
         spot, types = True, ranking.types
         if not types:  # nothing fits outside the avoided pools: capacity first, on-demand of the old type
@@ -144,6 +151,15 @@ class SpotActions:
                      detail={"ranking": ranking_detail(ranking), "replacement_type": new_type,
                              "replacement_capacity": "spot" if spot else "on-demand"})  # fmt: skip
         log.info("Spot: replacement %s (%s) launched for %s", new_id, new_type, inc.row.instance_id)
+
+    def _risk(self, region: str) -> tuple[SpotRiskScorer | None, tuple[SpotPoolHistory, ...]]:
+        """The scan's interruption risk inputs: the active model and the account's own warnings.
+        A failure to read them must not cost the replacement: the Advisor prior alone is used."""
+        try:
+            return load_active_scorer(self.db), spot_pool_history(self.db, region, utcnow())
+        except Exception:
+            log.warning("Spot: risk model or pool history unavailable; ranking with the Advisor prior", exc_info=True)
+            return None, ()
 
     def _drain(self, inc: Incident) -> None:
         ctx = inc.ctx

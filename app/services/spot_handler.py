@@ -188,7 +188,7 @@ class SpotHandler:
         """Build the cluster clients, the node index and the regions' Spot candidates ahead of the
         first warning: together they cost about a second, which the notice should not pay."""
         for region in self.clusters.refresh():
-            self.book.candidates(region)
+            self.book.table(region)
 
     def resume_unfinished(self) -> int:
         """Resume rows a stopped worker left unfinished while their notice lasts; fail the rest."""

@@ -2,22 +2,29 @@
 
 Called by `app.services.spot_actions` between the cordon and the launch. It turns the live node
 and its pods into `engines.spot.PodNeeds`, the price book into `SpotCandidate`s for the node's
-region (built once per region and kept: ~800 types), and asks the pure ranking for the best
-`settings.spot.replacement_types` types, avoiding the interrupted pool and every pool interrupted
-in the last `pool_avoid_minutes` (Karpenter marks a pool unavailable for 3 minutes; a longer
-memory is cheap here). The launch falls back through the set on InsufficientInstanceCapacity.
+region (built once per region and kept: ~800 types), and asks the spot-optimizer engine's ranking
+(`engines.spot_optimizer.rank_replacements`: expected $/h = Spot price + P(interruption) x its cost,
+P from the active risk model or the Advisor prior updated by the account's own warnings) for the
+best `settings.spot.replacement_types` types, avoiding the interrupted pool and every pool
+interrupted in the last `pool_avoid_minutes` (Karpenter marks a pool unavailable for 3 minutes; a
+longer memory is cheap here). The scan and the interruption pipeline thus rank types one way. The
+launch falls back through the set on InsufficientInstanceCapacity.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from app.pricing.catalog import CatalogError, PriceCatalog
 from engines.contract import InstanceSpec
 from engines.quantity import parse_bytes, parse_cpu
-from engines.spot import PodNeeds, Pool, Ranking, SpotCandidate, normalize_architecture, rank_spot_types
+from engines.snapshot_aws import SpotPoolHistory
+from engines.spot import PodNeeds, Pool, Ranking, normalize_architecture
+from engines.spot.scorer import SpotRiskScorer
+from engines.spot_optimizer import rank_replacements
+from engines.spot_optimizer.scoring import CandidateTable
 from executor import k8s_util as k
 
 # What one interruption of the replacement would cost: every pod on it restarts (priced like the
@@ -67,11 +74,11 @@ def pod_needs(node: k.Obj, pods: list[k.Obj], spec: InstanceSpec | None) -> PodN
 
 
 class CandidateBook:
-    """Spot candidates per region from the price book, built on first use and kept."""
+    """Spot candidate tables per region from the price book, built on first use and kept."""
 
     def __init__(self, prices: PriceCatalog) -> None:
         self.prices = prices
-        self._by_region: dict[str, list[SpotCandidate]] = {}
+        self._tables: dict[str, CandidateTable] = {}
         self._lock = threading.Lock()
 
     def spec(self, instance_type: str) -> InstanceSpec | None:
@@ -92,35 +99,34 @@ class CandidateBook:
         except CatalogError:
             return None
 
-    def candidates(self, region: str) -> list[SpotCandidate]:
+    def table(self, region: str) -> CandidateTable:
+        """The engine's candidate table of the region (prices, Advisor facts), built once."""
         with self._lock:
-            if region not in self._by_region:
-                self._by_region[region] = self._build(region)
-            return self._by_region[region]
-
-    def _build(self, region: str) -> list[SpotCandidate]:
-        try:
-            names = self.prices.instance_types(region)
-        except CatalogError:
-            return []
-        out = []
-        for name in names:
-            spec = self.spec(name)
-            if spec is None:
-                continue
-            out.append(SpotCandidate(spec, self.prices.spot_avg_hourly(region, name), self.bucket(region, name)))
-        return out
+            if region not in self._tables:
+                self._tables[region] = CandidateTable(self.prices, region)
+            return self._tables[region]
 
 
 def choose_types(
-    book: CandidateBook, *, region: str, zone: str, old_type: str, needs: PodNeeds, recent: Iterable[Pool], count: int
+    book: CandidateBook,
+    *,
+    region: str,
+    zone: str,
+    old_type: str,
+    needs: PodNeeds,
+    recent: Iterable[Pool],
+    count: int,
+    scorer: SpotRiskScorer | None = None,
+    history: Sequence[SpotPoolHistory] = (),
 ) -> Ranking:
-    """The ranked replacement set; the interrupted pool itself is always avoided."""
+    """The ranked replacement set; the interrupted pool itself is always avoided. `scorer` None =
+    the engine's default (Advisor prior updated by `history`, the account's own warnings)."""
     avoid = {Pool(old_type, zone), *recent}
     cost = (
         book.on_demand(region, old_type) or Decimal(0)
     ) * INTERRUPTION_COST_HOURS + POD_RESTART_COST_USD * needs.pods
-    return rank_spot_types(needs, book.candidates(region), zone=zone, interruption_cost=cost, count=count, avoid=avoid)
+    return rank_replacements(book.prices, region, needs, zone=zone, interruption_cost=cost, count=count,
+                             avoid=avoid, scorer=scorer, history=history, table=book.table(region))  # fmt: skip
 
 
 def ranking_detail(ranking: Ranking) -> dict[str, object]:

@@ -95,7 +95,12 @@ def detail(rec: RecView | None, everything: Sequence[RecView], shown: list[str],
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Current / month", usd(rec.current_monthly_cost))
     c2.metric("Projected / month", usd(rec.projected_monthly_cost))
-    c3.metric("Saving / month", usd(rec.monthly_savings))
+    if rec.reliability:  # prevents failures; may cost more, and no savings total counts it
+        c3.metric("Extra cost / month", usd(-rec.monthly_savings))
+        st.caption("A reliability change: it prevents failures (such as OOM kills) and is not counted in savings "
+                   "totals.")  # fmt: skip
+    else:
+        c3.metric("Saving / month", usd(rec.monthly_savings))
     c4.metric("Confidence", number(rec.confidence))
     st.caption(
         f"{md_escape(rec.engine)} · {md_escape(rec.cluster or 'account')} · status {rec.status.value} · risk "
@@ -107,6 +112,8 @@ def detail(rec: RecView | None, everything: Sequence[RecView], shown: list[str],
     _related_buttons("Apply first (depends on)", rec.depends_on, by_fp, shown, "dep")
     _related_buttons("Related (touch the same nodes)", [f for f in rec.related if f not in rec.depends_on], by_fp,
                      shown, "rel")  # fmt: skip
+    _related_buttons("Conflicts with (another engine changes the same target: apply one of them)",
+                     rec.conflicts_with, by_fp, shown, "conf")  # fmt: skip
     st.markdown("**Evidence**")
     tables = evidence_tables(rec.evidence)
     if not tables:
