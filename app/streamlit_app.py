@@ -30,6 +30,7 @@ navigation = st.navigation(
                 url_path="recommendations"),  # fmt: skip
         st.Page(PAGES_DIR / "executions.py", title="Executions", icon=":material/play_circle:", url_path="executions"),
         st.Page(PAGES_DIR / "spot_events.py", title="Spot events", icon=":material/bolt:", url_path="spot-events"),
+        st.Page(PAGES_DIR / "schedules.py", title="Schedules", icon=":material/schedule:", url_path="schedules"),
         st.Page(PAGES_DIR / "settings.py", title="Settings", icon=":material/tune:", url_path="settings"),
     ]
 )

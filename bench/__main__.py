@@ -1,6 +1,7 @@
-"""Command line for the benchmarks: `python -m bench apply|binpack|scan|startup|spot-reaction [--json] [--quick] [--only ...]`.
+"""Command line for the benchmarks: `python -m bench apply|binpack|rightsizing|scan|startup|spot-reaction [--json] [--quick] [--only ...]`.
 
-`--only` picks scenario letters (binpack) or parts (`scan --only sandbox,large,store`).
+`--only` picks scenario letters (binpack) or parts (`scan --only sandbox,large,store`,
+`rightsizing --only speed,backtest`).
 
 Add a benchmark by adding an entry to `BENCHMARKS` (name -> callable taking the parsed options
 and returning a list of row dicts); rows are printed as JSON or as an aligned text table.
@@ -60,7 +61,17 @@ def _spot_reaction(opts: argparse.Namespace) -> Rows:
     return spot_reaction.run(quick=opts.quick)
 
 
+def _rightsizing(opts: argparse.Namespace) -> Rows:
+    """`rightsizing [--only speed,backtest]`: engine speed on 10,000 containers x 14 days and the
+    backtest of the sizing rules (bench/rightsizing.py); both by default."""
+    from bench import rightsizing
+
+    only = "speed,backtest" if opts.only == "abcd" else opts.only
+    return rightsizing.run(quick=opts.quick, only=only, seed=opts.seed)
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], Rows]] = {
+    "rightsizing": _rightsizing,
     "apply": _apply, "binpack": _binpack, "scan": _scan, "startup": _startup, "spot-reaction": _spot_reaction,
 }  # fmt: skip
 
@@ -82,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print a JSON list, one object per scenario")
     parser.add_argument("--quick", action="store_true", help="smaller scenarios, for a fast check")
     parser.add_argument("--only", default="abcd",
-                        help="scenario letters to run (default: abcd); for scan: sandbox, large and/or store")  # fmt: skip
+                        help="scenario letters to run (default: abcd); for scan: sandbox, large and/or store; "
+                             "for rightsizing: speed and/or backtest")  # fmt: skip
     parser.add_argument("--seed", type=int, default=7, help="random seed of generated scenarios")
     opts = parser.parse_args(argv)
     rows = BENCHMARKS[opts.benchmark](opts)

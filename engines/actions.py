@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Action(BaseModel):
@@ -96,9 +96,35 @@ class ScheduleScale(_Action):
     workload_kind: str
     workload_name: str
     timezone: str = "UTC"
-    scale_down_cron: str
-    scale_up_cron: str
+    scale_down_cron: str = Field("", description="five-field crontab; empty when `uptime` is used")
+    scale_up_cron: str = Field("", description="five-field crontab; empty when `uptime` is used")
+    uptime: str | None = Field(
+        None,
+        description=(
+            'readable office hours the workload runs in, kube-downscaler style, e.g. "Mon-Fri 07:30-20:30 '
+            'Europe/Berlin" (several periods comma-separated); replaces the two crons'
+        ),
+    )
+    holidays: str | None = Field(
+        None, description='ISO 3166 country[-subdivision] whose public holidays are off all day, e.g. "DE-BY"'
+    )
+    exception_dates: tuple[str, ...] = Field((), description="YYYY-MM-DD dates that are off all day")
     replicas_off: int = 0
+
+    @model_validator(mode="after")
+    def _one_schedule_form(self) -> ScheduleScale:
+        crons = [bool(self.scale_down_cron.strip()), bool(self.scale_up_cron.strip())]
+        if self.uptime is not None and self.uptime.strip():
+            if any(crons):
+                raise ValueError("give either `uptime` or the two crons, not both")
+        elif not all(crons):
+            raise ValueError(
+                'a schedule needs `uptime` (e.g. "Mon-Fri 07:30-20:30 Europe/Berlin") or both '
+                "`scale_down_cron` and `scale_up_cron`"
+            )
+        elif self.holidays or self.exception_dates:
+            raise ValueError("`holidays` and `exception_dates` need an `uptime` schedule, not crons")
+        return self
 
     def _key_fields(self) -> set[str]:
         return {"kind", "namespace", "workload_kind", "workload_name"}

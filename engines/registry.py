@@ -17,6 +17,9 @@ from engines.contract import Engine
 from engines.crossaz import CrossAzEngine
 from engines.ebs import EbsCleanupEngine
 from engines.ghost import GhostProbeEngine
+from engines.office_hours import OfficeHoursEngine
+from engines.oom import OomRemediationEngine
+from engines.rightsizing import RightsizingEngine
 from engines.spot_optimizer import SpotOptimizerEngine
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,9 @@ BUILTIN_ENGINES: tuple[type[Engine[Any]], ...] = (
     GhostProbeEngine,
     EbsCleanupEngine,
     CrossAzEngine,
+    RightsizingEngine,
+    OomRemediationEngine,
+    OfficeHoursEngine,
 )
 
 

@@ -23,7 +23,9 @@ MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 CRITICAL_PRIORITY_CLASSES = frozenset({"system-cluster-critical", "system-node-critical"})
 DEFAULT_GRACE_S = 30  # the API server's default terminationGracePeriodSeconds
 # Workload kinds the workload actions change, with the client's method suffix.
-WORKLOAD_METHODS = {"Deployment": "deployment", "StatefulSet": "stateful_set"}
+WORKLOAD_METHODS = {"Deployment": "deployment", "StatefulSet": "stateful_set", "DaemonSet": "daemon_set"}
+# Kinds with replicas (a scale subresource): what scale and schedule actions accept.
+SCALABLE_KINDS = ("Deployment", "StatefulSet")
 
 
 # --- calls -------------------------------------------------------------------------------
@@ -158,7 +160,7 @@ def format_memory(size: int) -> str:
     return str(size)
 
 
-# --- workloads (Deployment, StatefulSet) -------------------------------------------------
+# --- workloads (Deployment, StatefulSet, DaemonSet) -------------------------------------------------
 def canonical_kind(kind: str) -> str | None:
     return next((k for k in WORKLOAD_METHODS if k.lower() == kind.lower()), None)
 
@@ -179,11 +181,13 @@ def read_workload(ctx: ExecContext, kind: str, namespace: str, name: str) -> Obj
         raise api_error(f"read {kind} {namespace}/{name}", exc) from exc
 
 
-def workload_target(ctx: ExecContext, kind_text: str, ns: str, name: str) -> tuple[str, Obj | None, list[Refusal]]:
-    """(canonical kind, live object, refusals) for a workload target."""
+def workload_target(ctx: ExecContext, kind_text: str, ns: str, name: str,
+                    kinds: tuple[str, ...] = SCALABLE_KINDS) -> tuple[str, Obj | None, list[Refusal]]:
+    """(canonical kind, live object, refusals) for a workload target of one of `kinds` (pod
+    template changes also take DaemonSets; scaling does not: they have no replicas)."""
     kind = canonical_kind(kind_text)
-    if kind is None:
-        return kind_text, None, [Refusal("unsupported", f"workload kind {kind_text!r} is not Deployment or StatefulSet")]
+    if kind is None or kind not in kinds:
+        return kind_text, None, [Refusal("unsupported", f"workload kind {kind_text!r} is not {', '.join(kinds[:-1])} or {kinds[-1]}")]
     obj = read_workload(ctx, kind, ns, name)
     return kind, obj, [] if obj is not None else [Refusal("stale", f"stale: {kind} {ns}/{name} is gone")]
 

@@ -53,6 +53,17 @@ K8S_READS: tuple[tuple[K8sRule, str], ...] = (
     (K8sRule("autoscaling", ("horizontalpodautoscalers",), ("list",)),
      "app.collectors.k8s_workloads: autoscalers (v2, then v1)"),
 )
+# (rule, where it is used): the worker's office-hours enforcer and the lease service, beyond what
+# the schedule-scale action itself declares; granted unless read-only (they change workloads).
+K8S_SCHEDULES: tuple[tuple[K8sRule, str], ...] = (
+    (K8sRule("apps", ("deployments", "statefulsets"), ("list", "patch")),
+     "app.services.schedules: scheduled workloads, their bookkeeping annotations and wake-up leases"),
+    (K8sRule("apps", ("deployments/scale", "statefulsets/scale"), ("patch",)),
+     "app.services.schedules: scale down and wake up at the schedule's minutes"),
+    (K8sRule("batch", ("cronjobs",), ("list", "patch")), "app.services.schedules: suspend CronJobs off-hours"),
+    (K8sRule("autoscaling", ("horizontalpodautoscalers",), ("list", "patch")),
+     "app.services.schedules: lower an HPA's minReplicas off-hours and restore it"),
+)
 PASS_ROLE = "iam:PassRole"
 POLICY_VERSION = "2012-10-17"
 RBAC_VERSION = "rbac.authorization.k8s.io/v1"
@@ -91,6 +102,7 @@ def k8s_grants(rules: Iterable[K8sRule]) -> dict[tuple[str, str], set[str]]:
 def all_k8s_rules(actions: Mapping[str, Action[Any]] | None = None, *, read_only: bool = False) -> list[K8sRule]:
     rules = [rule for rule, _where in K8S_READS]
     if not read_only:
+        rules += [rule for rule, _where in K8S_SCHEDULES]
         rules += [rule for a in _actions(actions) for rule in a.permissions.k8s]
     return rules
 

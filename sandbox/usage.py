@@ -47,6 +47,10 @@ IDLE = {("teastore", "teastore-webui"), ("hotel", "jaeger"), ("bookinfo", "revie
         ("teastore", "teastore-image")}
 BUSY = {("boutique", "frontend"), ("hotel", "frontend"), ("hotel", "search")}
 USER_FACING = {"frontend", "teastore-webui", "productpage-v1", "loadgenerator"}
+# Namespaces used by one team in office hours only (a staging shop tested Mon-Fri 08:00-18:00 UTC):
+# outside those hours their CPU falls to a few percent, what the office-hours engine looks for.
+OFFICE_HOURS_NAMESPACES = {"teastore"}
+OFF_HOURS_LEVEL = 0.03
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,8 @@ def series(target: UsageTarget, seed: int, now: datetime) -> tuple[np.ndarray, n
     amp = 0.55 if target.workload in USER_FACING else 0.3
     # Afternoon (15:00 UTC, US morning) peak; weekends run at 60 % of weekday CPU.
     envelope = (1 + amp * np.cos(2 * np.pi * (hours - 15) / 24)) * np.where(weekday >= 5, 0.6, 1.0)
+    if target.namespace in OFFICE_HOURS_NAMESPACES:
+        envelope = np.where((weekday < 5) & (hours >= 8) & (hours < 18), 1.0 + amp, OFF_HOURS_LEVEL)
     # Node agents (aws-node, kube-proxy) request no memory; 128 MiB stands in as their scale.
     cpu_req = target.cpu_request or 0.1
     mem_req = target.memory_request or 128 * 2**20

@@ -20,7 +20,7 @@ from engines.registry import default_registry
 from tests.framework.estate import wasteful_snapshot
 
 ENTRY = str(resources.files("app") / "streamlit_app.py")
-PAGES = ["overview.py", "recommendations.py", "executions.py", "spot_events.py", "settings.py"]
+PAGES = ["overview.py", "recommendations.py", "executions.py", "spot_events.py", "schedules.py", "settings.py"]
 
 
 class _Recorder(logging.Handler):

@@ -102,7 +102,7 @@ def collect_cluster(
         cache=cache,
         account_key=account_key(cluster.region),
     )  # fmt: skip
-    snapshot = enrich_snapshot(db, snapshot, sandbox=cluster.is_sandbox)
+    snapshot = enrich_snapshot(db, snapshot, sandbox=cluster.is_sandbox, cluster_id=cluster.id)
     store_snapshot(db, cluster, snapshot, prices)
     return snapshot
 

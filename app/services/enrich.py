@@ -1,6 +1,7 @@
-"""Adds what the cloud engines need beyond one cluster's collection: which instances are nodes of
-ANY registered cluster, how long each EBS volume has been unattached (DB sightings + CloudTrail),
-and the account's own Spot interruption record per pool.
+"""Adds what the engines need beyond one cluster's collection: which instances are nodes of ANY
+registered cluster, how long each EBS volume has been unattached (DB sightings + CloudTrail), the
+account's own Spot interruption record per pool, and the cluster's container terminations
+remembered across scans (pod_events: a pod shows only its last one).
 
 Called by `app.services.collect.collect_cluster` after `build_snapshot`, before the snapshot is
 stored and scanned. A part that fails is logged and reported as a degraded source; the snapshot
@@ -10,7 +11,7 @@ keeps everything else, so one failing lookup never loses a scan.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -18,7 +19,9 @@ import boto3
 from sqlalchemy import Engine
 
 from app.collectors.aws_cloudtrail import DetachLookup, DetachLookupFn, last_detach_times
+from app.db import session_scope
 from app.services.ghost_inputs import cluster_node_instances
+from app.services.pod_events import record_terminations, termination_history
 from app.services.spot_history import spot_pool_history
 from app.services.volume_tracking import track_volumes
 from engines.snapshot_aws import Snapshot, SourceError
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # The sandbox's whole (simulated) history fits in this window.
 SANDBOX_WINDOW_DAYS = 3650
+# Terminations older than this are not read back (the OOM engine looks back at most 30 days).
+TERMINATION_WINDOW_DAYS = 30
 
 
 def sandbox_detach_lookup(volume_ids: Any, *, start: datetime, now: datetime) -> DetachLookup:
@@ -38,8 +43,9 @@ def sandbox_detach_lookup(volume_ids: Any, *, start: datetime, now: datetime) ->
 
 
 def enrich_snapshot(db: Engine, snapshot: Snapshot, *, sandbox: bool, cloudtrail: bool = True,
-                    cloudtrail_window_days: int = 90) -> Snapshot:
-    """The snapshot with node instances, volume ages and Spot history filled in where they can be."""
+                    cloudtrail_window_days: int = 90, cluster_id: int | None = None) -> Snapshot:
+    """The snapshot with node instances, volume ages, Spot history and (given the cluster's row id)
+    the termination history filled in where they can be."""
     errors = list(snapshot.errors)
     account = snapshot.account
     history = snapshot.spot_history
@@ -72,7 +78,19 @@ def enrich_snapshot(db: Engine, snapshot: Snapshot, *, sandbox: bool, cloudtrail
             log.exception("reading the Spot interruption history failed")
             errors.append(SourceError(source="db:spot_warnings", message=f"{type(exc).__name__}: {exc}",
                                       degraded=True))
-    return snapshot.model_copy(update={"account": account, "spot_history": history, "errors": tuple(errors)})
+    state = snapshot.cluster
+    if state is not None and cluster_id is not None:
+        try:
+            with session_scope(db) as session:
+                record_terminations(session, cluster_id, state)
+                since = snapshot.collected_at - timedelta(days=TERMINATION_WINDOW_DAYS)
+                terminations = termination_history(session, cluster_id, since, pods=state.pods)
+            state = state.model_copy(update={"terminations": terminations})
+        except Exception as exc:
+            log.exception("recording pod terminations failed")
+            errors.append(SourceError(source="db:pod_events", message=f"{type(exc).__name__}: {exc}", degraded=True))
+    return snapshot.model_copy(update={"account": account, "cluster": state, "spot_history": history,
+                                       "errors": tuple(errors)})  # fmt: skip
 
 
 __all__ = ["enrich_snapshot", "sandbox_detach_lookup"]

@@ -89,6 +89,12 @@ def spec_plan(kind: str, spec: dict[str, Any]) -> list[str]:
         return [f"set {', '.join(parts) or 'nothing'} on container {s.get('container')} of {workload} (pods roll)"]
     if kind == "scale-replicas":
         return [f"scale {workload} from {s.get('from_replicas')} to {s.get('to_replicas')} replicas"]
+    if kind == "schedule-scale" and s.get("uptime"):
+        off = [f"off on {s['holidays']} public holidays"] if s.get("holidays") else []
+        off += [f"off on {', '.join(s['exception_dates'])}"] if s.get("exception_dates") else []
+        return [f"scale {workload} to {s.get('replicas_off', 0)} replicas outside '{s['uptime']}' "
+                f"({s.get('timezone', 'UTC')}){''.join(', ' + o for o in off)}; the worker wakes it up to the "
+                "stored replicas"]  # fmt: skip
     if kind == "schedule-scale":
         return [f"scale {workload} to {s.get('replicas_off', 0)} replicas at '{s.get('scale_down_cron')}' and back "
                 f"at '{s.get('scale_up_cron')}' ({s.get('timezone', 'UTC')})"]  # fmt: skip

@@ -17,6 +17,7 @@ import streamlit as st
 from app.services.recommendations import RecView
 from app.ui.evidence import evidence_tables
 from app.ui.format import md_escape, number, usd, when
+from app.ui.risk_chart import risk_curve_figure
 
 Actions = Callable[[RecView], None] | None  # draws the buttons that act on the shown recommendation
 TABLE_KEY = "rec_table"
@@ -114,6 +115,9 @@ def detail(rec: RecView | None, everything: Sequence[RecView], shown: list[str],
                      shown, "rel")  # fmt: skip
     _related_buttons("Conflicts with (another engine changes the same target: apply one of them)",
                      rec.conflicts_with, by_fp, shown, "conf")  # fmt: skip
+    if (figure := risk_curve_figure(rec.evidence)) is not None:  # rightsizing: where the choice sits
+        st.markdown("**Risk curve**")
+        st.plotly_chart(figure, key=f"risk_curve_{rec.fingerprint}")
     st.markdown("**Evidence**")
     tables = evidence_tables(rec.evidence)
     if not tables:

@@ -37,7 +37,8 @@ def run(action: Action[Any], ctx: ExecContext, spec: Any) -> Plan:
 
 
 def read(kube: Kube, kind: str, name: str = "web") -> Obj:
-    fn = kube.apps.read_namespaced_deployment if kind == "Deployment" else kube.apps.read_namespaced_stateful_set
+    fn = {"Deployment": kube.apps.read_namespaced_deployment, "StatefulSet": kube.apps.read_namespaced_stateful_set,
+          "DaemonSet": kube.apps.read_namespaced_daemon_set}[kind]  # fmt: skip
     return kube.raw(fn, name, "default")
 
 
@@ -68,6 +69,25 @@ def test_new_requests_and_limits_apply_to_one_container_and_the_reverse_spec_res
                                         cpu_request=0.1, memory_request=128 * MI, cpu_limit=1.0, memory_limit=256 * MI)
     run(action, ctx, reverse)
     assert containers(kube, kind) == {"app": ORIGINAL, "proxy": SIDECAR["resources"]}
+
+
+def test_a_daemonset_s_requests_are_set_and_restored_but_it_cannot_be_scaled(kube: Kube) -> None:
+    app = {"name": "app", "image": "agent", "resources": ORIGINAL}
+    obj = workload("DaemonSet", "web", 1, containers=[app])
+    del obj["spec"]["replicas"]
+    kube.cluster.put(obj)
+    spec = SetRequestsLimits(namespace="default", workload_kind="DaemonSet", workload_name="web", container="app",
+                             cpu_request=0.05, memory_request=64 * MI, cpu_limit=1.0, memory_limit=128 * MI)
+    action, ctx = action_for(spec.kind), kube.ctx()
+    plan = run(action, ctx, spec)
+    assert containers(kube, "DaemonSet")["app"] == {"requests": {"cpu": "50m", "memory": "64Mi"},
+                                                    "limits": {"cpu": "1", "memory": "128Mi"}}
+    run(action, ctx, action.rollback_spec(plan))
+    assert containers(kube, "DaemonSet")["app"] == ORIGINAL
+    scale = ScaleReplicas(namespace="default", workload_kind="DaemonSet", workload_name="web", from_replicas=1,
+                          to_replicas=0)
+    (refusal,) = action_for(scale.kind).validate(ctx, scale)
+    assert refusal.code == "unsupported" and "is not Deployment or StatefulSet" in refusal.message
 
 
 def test_the_direct_rollback_writes_the_old_resources_back_byte_for_byte(kube: Kube) -> None:
@@ -110,7 +130,7 @@ def test_requests_limits_refuse_a_missing_container_a_gone_workload_and_a_reques
     assert refusals(container="db") == ["stale: Deployment default/web has no container db (containers: app)"]
     assert refusals(workload_name="gone") == ["stale: Deployment default/gone is gone"]
     assert refusals(cpu_limit=0.25) == ["cpu request 0.5 exceeds its limit 0.25 (the API server rejects it)"]
-    assert refusals(workload_kind="CronJob") == ["workload kind 'CronJob' is not Deployment or StatefulSet"]
+    assert refusals(workload_kind="CronJob") == ["workload kind 'CronJob' is not Deployment, StatefulSet or DaemonSet"]
 
 
 # --- replicas ------------------------------------------------------------------------------------
@@ -244,6 +264,7 @@ def test_every_workload_action_is_registered_and_declares_its_kubernetes_rules()
         K8sRule("apps", ("deployments", "statefulsets"), ("get",)),
         K8sRule("apps", ("deployments/scale", "statefulsets/scale"), ("get", "patch")))
     assert actions["set-traffic-distribution"].permissions.k8s == (K8sRule("", ("services",), ("get", "patch")),)
+    assert actions["set-requests-limits"].permissions.k8s == (
+        K8sRule("apps", ("deployments", "statefulsets", "daemonsets"), ("get", "patch")),)
     for kind in ("set-requests-limits", "schedule-scale"):
-        assert K8sRule("apps", ("deployments", "statefulsets"), ("get", "patch")) in actions[kind].permissions.k8s
         assert actions[kind].permissions.iam == ()

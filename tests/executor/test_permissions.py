@@ -252,3 +252,13 @@ def test_cloudoptim_permissions_prints_a_json_policy_and_a_yaml_cluster_role() -
     role = yaml.safe_load(rbac.stdout)
     assert role == permissions.cluster_role()
     assert permissions.rbac_allows(role, "", "pods/eviction", "create")
+
+
+def test_the_cluster_role_lets_the_schedule_enforcer_suspend_cronjobs_and_lower_hpa_minimums_unless_read_only() -> None:
+    grants = permissions.k8s_grants(permissions.all_k8s_rules())
+    assert {"list", "patch"} <= grants[("batch", "cronjobs")]
+    assert {"list", "patch"} <= grants[("autoscaling", "horizontalpodautoscalers")]
+    assert {"patch"} <= grants[("apps", "deployments/scale")]
+    read_only = permissions.k8s_grants(permissions.all_k8s_rules(read_only=True))
+    assert ("batch", "cronjobs") not in read_only
+    assert "patch" not in read_only[("autoscaling", "horizontalpodautoscalers")]
