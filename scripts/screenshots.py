@@ -56,6 +56,21 @@ def main() -> None:
             page.get_by_text("Evidence").first.wait_for(timeout=30000)
             page.wait_for_timeout(1000)
             screenshot(page, OUT / "recommendations.png")
+        # A rightsizing recommendation: its risk curve (where the chosen request sits) shows.
+        with browser_page(1400, 2300) as page:
+            page.goto(f"{url}/recommendations")
+            wait_for_run(page)
+            page.get_by_test_id("stSelectbox").filter(has_text="Engine").click()
+            page.get_by_role("option", name="rightsizing", exact=True).click()
+            wait_for_run(page)
+            wait_for_widgets(page, '[data-testid="stDataFrame"] canvas')
+            box = page.get_by_test_id("stDataFrame").first.bounding_box()
+            assert box is not None
+            page.mouse.click(box["x"] + 15, box["y"] + 52)
+            wait_for_run(page)
+            page.get_by_text("Risk curve").first.wait_for(timeout=30000)
+            page.wait_for_timeout(1500)
+            screenshot(page, OUT / "rightsizing.png")
         _apply_and_interrupt(env)
         with browser_page(1400, 1600) as page:
             page.goto(f"{url}/executions")
@@ -69,14 +84,20 @@ def main() -> None:
             page.get_by_text("handled").first.wait_for(timeout=120000)
             page.wait_for_timeout(1000)
             screenshot(page, OUT / "spot-events.png")
+        with browser_page(1400, 1000) as page:
+            page.goto(f"{url}/schedules")
+            wait_for_run(page)
+            page.get_by_text("teastore").first.wait_for(timeout=120000)
+            page.wait_for_timeout(1000)
+            screenshot(page, OUT / "schedules.png")
     finally:
         demo.send_signal(signal.SIGTERM)
         demo.wait(timeout=60)
 
 
 def _apply_and_interrupt(env: dict[str, str]) -> None:
-    """Something to show on the Executions and Spot events pages: the top consolidation applied
-    through the worker, and one Spot interruption warning."""
+    """Something to show on the Executions, Spot events and Schedules pages: the top consolidation
+    and the top office-hours schedule applied through the worker, and one Spot interruption warning."""
     from app.bootstrap import open_database
     from app.services.executions import queue_execution
     from app.services.recommendations import RecFilter, query
@@ -84,9 +105,14 @@ def _apply_and_interrupt(env: dict[str, str]) -> None:
 
     os.environ["CLOUDOPTIM_DATA_DIR"] = env["CLOUDOPTIM_DATA_DIR"]
     db = open_database(load_settings())
-    drains = [r for r in query(db, RecFilter()) if r.action == "drain-and-remove-node"]
+    recs = query(db, RecFilter())
+    drains = [r for r in recs if r.action == "drain-and-remove-node"]
     if drains:
         queue_execution(db, drains[0].fingerprint, requested_by="screenshots")
+    # The office-hours engine's top schedule, so the Schedules page has a workload to show.
+    schedules = [r for r in recs if r.engine == "office-hours"]
+    if schedules:
+        queue_execution(db, schedules[0].fingerprint, requested_by="screenshots")
     db.dispose()
     cloudoptim = str(Path(sys.executable).parent / "cloudoptim")
     subprocess.run([cloudoptim, "demo", "--inject", "spot-interruption"], env=env, check=True)

@@ -137,3 +137,37 @@ def test_the_defaults_table_reads_like_the_documentation(engine: Engine) -> None
     meanings = list(table["Meaning"])
     full = BinPackSettings.model_fields["search_effort"].description or ""
     assert any(m.replace("\\", "") == full for m in meanings)  # the whole text, not cut off
+
+
+def test_a_rightsizing_namespace_policy_is_edited_as_json_and_stored_and_bad_json_is_refused(engine: Engine) -> None:
+    at = _open(engine)
+    at.selectbox(key="settings_engine").set_value("rightsizing").run()
+    key = "prod-east.rightsizing.namespace_policies"
+    assert at.text_area(key=key).value == "{}"
+    assert '"cpu_percentile"' in at.text_area(key="prod-east.rightsizing.default_policy").value
+    at.text_area(key=key).input('{"staging": {"cpu_percentile": 90, "memory_buffer": 0.25}}')
+    _save(at)
+    assert not at.error, [e.value for e in at.error]
+    assert "Saved" in at.success[0].value
+    (row,) = _stored(engine)
+    assert row.engine == "rightsizing"
+    assert row.values["namespace_policies"]["staging"]["cpu_percentile"] in (90, 90.0, "90", "90.0")
+    at.text_area(key=key).input("{not json")
+    _save(at)
+    assert any("namespace_policies" in e.value for e in at.error)
+
+
+def test_every_engine_s_default_settings_round_trip_through_the_form_unchanged(engine: Engine) -> None:
+    from engines.registry import default_registry
+
+    at = _open(engine)
+    for name in default_registry().names():
+        at.selectbox(key="settings_engine").set_value(name).run()
+        _save(at)
+        assert not at.error, (name, [e.value for e in at.error])
+    registry = default_registry()
+    stored = {row.engine: row.values for row in _stored(engine)}
+    assert set(stored) == set(registry.names())
+    for name, values in stored.items():  # what the form showed and saved is the defaults again
+        settings_type = registry.get(name).Settings
+        assert settings_type.model_validate(values) == settings_type(), name

@@ -8,6 +8,7 @@ widget has a slot under it where `SettingsForm.show_errors` puts that field's va
 
 from __future__ import annotations
 
+import json
 import re
 import types
 import typing
@@ -84,11 +85,26 @@ def field_widget(name: str, info: FieldInfo, current: Any, key: str) -> Any:
         low, high = bounds(info, float)
         return st.number_input(label, value=float(current), min_value=low, max_value=high, step=FLOAT_STEP,
                                help=help_text, key=key, format="%.2f")  # fmt: skip
-    if kind is list:
+    if kind is dict or (isinstance(kind, type) and issubclass(kind, BaseModel)):
+        return _json_widget(label, current, help_text, key)
+    if kind in (list, tuple, set, frozenset):
         text = st.text_area(label, value="\n".join(map(str, current or [])), help=help_text, key=key,
                             placeholder="one per line (or separated by commas)")  # fmt: skip
         return [item.strip() for item in _LIST_SEPARATORS.split(text) if item.strip()]
     return st.text_input(label, value="" if current is None else str(current), help=help_text, key=key)
+
+
+def _json_widget(label: str, current: Any, help_text: str | None, key: str) -> Any:
+    """A nested policy or a per-namespace map as editable JSON; text that is not JSON is returned
+    as typed, so validation names the field instead of the page failing."""
+    dumped = current.model_dump(mode="json") if isinstance(current, BaseModel) else {
+        k: v.model_dump(mode="json") if isinstance(v, BaseModel) else v for k, v in (current or {}).items()}
+    text = st.text_area(label, value=json.dumps(dumped, indent=2, sort_keys=True), help=help_text, key=key,
+                        placeholder="JSON")  # fmt: skip
+    try:
+        return json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError:
+        return text
 
 
 @dataclass
@@ -127,6 +143,10 @@ def value_text(value: Any, info: FieldInfo, name: str = "") -> str:
     description = info.description or ""
     if isinstance(value, bool):
         return yes_no(value)
+    if isinstance(value, BaseModel):
+        return ", ".join(f"{k} {value_text(v, info)}" for k, v in value.model_dump(mode="json").items())
+    if isinstance(value, dict):
+        return "none" if not value else "; ".join(f"{k}: {value_text(v, info)}" for k, v in value.items())
     if isinstance(value, list | tuple | set):
         return joined(value)
     if isinstance(value, int | float | Decimal):
