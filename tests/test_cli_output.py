@@ -72,8 +72,10 @@ def test_the_scan_table_at_80_columns_folds_rationales_and_never_truncates_targe
     lines = out.splitlines()
     assert max(len(line) for line in lines) <= 80
     assert "…" not in out
+    # A target longer than its column (a rightsizing container's) folds onto the next line, whole.
+    unwrapped = re.sub(r"\s+", "", out)
     for r in records:
-        assert r["target"] in out and f"${Decimal(r['monthly_savings']):,.2f}" in out
+        assert r["target"] in unwrapped and f"${Decimal(r['monthly_savings']):,.2f}" in out
     # A rationale gets a readable width (not a word per line): its lines hold 40+ characters.
     budget = sum(len(r["rationale"]) // 40 + 4 for r in records) + 15
     assert len(lines) <= budget, out
