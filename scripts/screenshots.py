@@ -87,8 +87,8 @@ def main() -> None:
         with browser_page(1400, 1000) as page:
             page.goto(f"{url}/schedules")
             wait_for_run(page)
-            page.get_by_text("teastore").first.wait_for(timeout=120000)
-            page.wait_for_timeout(1000)
+            wait_for_widgets(page, '[data-testid="stDataFrame"] canvas')  # the table's cells are drawn on a canvas
+            page.wait_for_timeout(1500)
             screenshot(page, OUT / "schedules.png")
     finally:
         demo.send_signal(signal.SIGTERM)
