@@ -255,6 +255,15 @@ class UiSettings(BaseModel):
         return value.strip()
 
 
+class AuthSettings(BaseModel):
+    session_idle_minutes: int = Field(60, ge=1, le=24 * 60, description="a signed-in session ends after this long without a page run, minutes")
+    session_max_hours: int = Field(12, ge=1, le=24 * 30, description="a session ends this long after sign-in however active, hours")
+    max_failed_logins: int = Field(5, ge=1, le=100, description="wrong passwords in a row before an account is locked")
+    lockout_minutes: int = Field(15, ge=1, le=24 * 60, description="how long a locked account refuses every sign-in, minutes")
+    oidc: bool = Field(False, description="offer Streamlit's st.login (OIDC, configured in .streamlit/secrets.toml) next to local accounts")
+    oidc_default_role: Literal["viewer", "analyst", "admin"] = Field("viewer", description="role of an OIDC user signing in for the first time")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore")
 
@@ -269,6 +278,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     ui: UiSettings = UiSettings()
     traffic: TrafficSettings = TrafficSettings()
+    auth: AuthSettings = AuthSettings()
 
     @field_validator("data_dir")
     @classmethod

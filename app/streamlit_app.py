@@ -1,7 +1,8 @@
 """Streamlit entrypoint (`cloudoptim ui`): settings, database, and explicit page navigation.
 
 Kept inside app/ so Streamlit's legacy pages/ discovery stays off; pages live in ../pages and are
-registered here with st.navigation. The DB engine is created once per server process.
+registered here with st.navigation. The DB engine is created once per server process. Nothing but
+the sign-in page runs before a session resolves to a principal; the navigation follows its role.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.services.access import Permission
+from app.ui.auth import sign_in_page, sign_out_control, signed_in
 from app.ui.context import get_engine
 from app.ui.format import md_escape
 
@@ -23,15 +26,30 @@ except Exception as exc:  # a broken DB URL must show a readable error, not a tr
     st.error(f"CloudOptim cannot start: {md_escape(exc)}")
     st.stop()
 
-navigation = st.navigation(
-    [
-        st.Page(PAGES_DIR / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
-        st.Page(PAGES_DIR / "recommendations.py", title="Recommendations", icon=":material/lightbulb:",
-                url_path="recommendations"),  # fmt: skip
-        st.Page(PAGES_DIR / "executions.py", title="Executions", icon=":material/play_circle:", url_path="executions"),
-        st.Page(PAGES_DIR / "spot_events.py", title="Spot events", icon=":material/bolt:", url_path="spot-events"),
-        st.Page(PAGES_DIR / "schedules.py", title="Schedules", icon=":material/schedule:", url_path="schedules"),
-        st.Page(PAGES_DIR / "settings.py", title="Settings", icon=":material/tune:", url_path="settings"),
-    ]
-)
-navigation.run()
+who = signed_in()
+if who is None:
+    st.navigation([st.Page(sign_in_page, title="Sign in", icon=":material/login:")], position="hidden").run()
+    st.stop()
+sign_out_control(who)
+
+
+def _page(file: str, title: str, icon: str, url: str | None = None, default: bool = False) -> st.Page:
+    return st.Page(PAGES_DIR / file, title=title, icon=f":material/{icon}:", url_path=url, default=default)
+
+
+# Every role sees the read-only pages; the admin pages are left out of the navigation for the
+# others (and their services refuse them anyway).
+pages = [
+    _page("overview.py", "Overview", "dashboard", default=True),
+    _page("plan.py", "Plan", "account_tree", "plan"),
+    _page("recommendations.py", "Recommendations", "lightbulb", "recommendations"),
+    _page("executions.py", "Executions", "play_circle", "executions"),
+    _page("spot_events.py", "Spot events", "bolt", "spot-events"),
+    _page("schedules.py", "Schedules", "schedule", "schedules"),
+    _page("clusters.py", "Clusters and nodes", "lan", "clusters"),
+    _page("engines.py", "Engines", "tune", "engines"),
+    _page("models.py", "Models", "model_training", "models"),
+]
+if who.can(Permission.USERS):
+    pages.append(_page("admin.py", "Settings and users", "admin_panel_settings", "admin"))
+st.navigation(pages).run()

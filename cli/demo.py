@@ -26,7 +26,11 @@ import typer
 from cli.common import EXIT_FAILED, console, error, open_db_or_exit, run_or_exit, say, settings_or_exit
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from app.settings import Settings
+
+DEMO_ADMIN = "admin"
 
 
 class Injection(StrEnum):
@@ -121,6 +125,7 @@ def _run(settings: Settings, port: int | None, seed: int) -> bool:
         for cluster in register_sandbox_clusters(db, sandbox, settings):
             say(f"first scan of {cluster.name}…")
             report_scan(scan_cluster(db, settings, cluster, prices=prices, registry=registry, trigger=ScanTrigger.DEMO))
+        sign_in_line = _demo_admin(db)
         db.dispose()
         try:
             # The worker polls the sandbox's Spot queue, so `--inject spot-interruption` is handled.
@@ -135,7 +140,7 @@ def _run(settings: Settings, port: int | None, seed: int) -> bool:
                 return False
             console(stderr=True).print(
                 f"\n[bold green]CloudOptim demo is running:[/] {escape(url)}\n"
-                "No login is needed in the demo. Clusters: " + escape(", ".join(sandbox.clusters)) + ".\n"
+                + escape(sign_in_line) + "\nClusters: " + escape(", ".join(sandbox.clusters)) + ".\n"
                 "Try `cloudoptim demo --inject spot-interruption` in another terminal. Ctrl-C stops everything.\n"
             )
             while not stop.is_set() and all(c.poll() is None for c in children):
@@ -143,6 +148,19 @@ def _run(settings: Settings, port: int | None, seed: int) -> bool:
         finally:
             _stop_children(children)
     return True
+
+
+def _demo_admin(db: Engine) -> str:
+    """The demo's admin account: created with a generated password on the first run (printed
+    once), kept on later runs of the same data directory."""
+    from app.services.users import add_user, generate_password, list_users
+
+    if any(u.username == DEMO_ADMIN for u in list_users(db)):
+        return (f"Sign in as {DEMO_ADMIN} with the password printed by the first demo run "
+                f"(new one: cloudoptim users set {DEMO_ADMIN} --reset-password).")  # fmt: skip
+    password = generate_password()
+    add_user(db, DEMO_ADMIN, "admin", password, actor="demo", display_name="Demo admin")
+    return f"Sign in as {DEMO_ADMIN} with password {password} (shown once; add more: cloudoptim users add)."
 
 
 def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from app import __version__
-from cli import apply, clusters, data, db, demo, executions, inventory, models, permissions, scan
+from cli import apply, clusters, data, db, demo, executions, inventory, models, permissions, scan, users
 from cli.common import EXIT_FAILED, error, open_db_or_exit, run_or_exit, say, settings_or_exit, ui_command, ui_url
 
 cli = typer.Typer(
@@ -30,6 +30,7 @@ cli.add_typer(data.group, name="data")
 cli.add_typer(clusters.group, name="clusters")
 cli.add_typer(executions.group, name="executions")
 cli.add_typer(models.group, name="models")
+cli.add_typer(users.group, name="users")
 cli.command("scan")(scan.scan)
 cli.command("inventory")(inventory.inventory)
 cli.command("demo")(demo.demo)

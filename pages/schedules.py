@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.services.access import Permission
 from app.services.schedule_leases import list_scheduled
 from app.ui.context import get_engine, get_settings
 from app.ui.messages import error_banner
@@ -26,4 +27,6 @@ if not listing.workloads:
     st.stop()
 st.dataframe(table_rows(listing.workloads), hide_index=True, width="stretch", key="schedule_table",
              column_config=COLUMNS)  # fmt: skip
-lease_form(settings, db, listing.workloads, current_user())
+who = current_user()
+if who.can(Permission.LEASE):
+    lease_form(settings, db, listing.workloads, who)

@@ -18,6 +18,7 @@ from app.db.states import ExecutionState, RecStatus, ScanStatus
 from app.db.tables_recs import AuditEvent, Execution, ScanRun
 from app.db.tables_recs import Recommendation as RecRow
 from app.ui.rec_detail import TABLE_KEY
+from tests.ui_session import sign_in_as
 
 ENTRY = str(resources.files("app") / "streamlit_app.py")
 MOVES = [
@@ -48,7 +49,7 @@ def _seed(engine: Engine, *rows: RecRow) -> int:
 
 
 def _open(status: str | None = None) -> AppTest:
-    at = AppTest.from_file(ENTRY, default_timeout=60)
+    at = sign_in_as(AppTest.from_file(ENTRY, default_timeout=60))
     at.run()
     at.switch_page("../pages/recommendations.py").run()
     if status:

@@ -21,6 +21,7 @@ from app.db.tables_recs import Recommendation as RecRow
 from app.db.types import utcnow
 from app.services.execution_reports import executions_csv
 from app.services.executions import list_executions, queue_execution
+from tests.ui_session import sign_in_as
 
 ENTRY = str(resources.files("app") / "streamlit_app.py")
 PLAN = {"summary": "drain node-a", "steps": ["cordon node node-a", "evict 2 pods", "terminate i-0abc"],
@@ -66,7 +67,7 @@ def _succeed(engine: Engine, execution_id: int, **extra: Any) -> None:
 
 
 def _open(execution: int | None = None) -> AppTest:
-    at = AppTest.from_file(ENTRY, default_timeout=60)
+    at = sign_in_as(AppTest.from_file(ENTRY, default_timeout=60))
     at.run()
     if execution is not None:
         at.query_params["execution"] = str(execution)

@@ -16,6 +16,7 @@ from app.db.states import ScanStatus
 from app.db.tables_recs import ScanRun
 from app.db.types import utcnow
 from app.ui.format import ZERO_WIDTH_SPACE
+from tests.ui_session import sign_in_as
 
 ENTRY = str(resources.files("app") / "streamlit_app.py")
 HTML_500 = (
@@ -26,7 +27,7 @@ HTML_500 = (
 
 
 def _run() -> AppTest:
-    at = AppTest.from_file(ENTRY, default_timeout=60)
+    at = sign_in_as(AppTest.from_file(ENTRY, default_timeout=60))
     at.run()
     return at
 

@@ -18,6 +18,7 @@ from app.pricing import load_price_book
 from app.services.scans import scan_and_store
 from engines.registry import default_registry
 from tests.framework.estate import wasteful_snapshot
+from tests.ui_session import sign_in_as
 
 ENTRY = str(resources.files("app") / "streamlit_app.py")
 PAGES = ["overview.py", "recommendations.py", "executions.py", "spot_events.py", "schedules.py", "settings.py"]
@@ -59,7 +60,7 @@ def _seed(engine: Engine) -> None:
 @pytest.mark.parametrize("page", PAGES)
 def test_a_page_with_data_renders_without_deprecation_warnings(engine: Engine, deprecations: list[str], page: str) -> None:
     _seed(engine)
-    at = AppTest.from_file(ENTRY, default_timeout=60)
+    at = sign_in_as(AppTest.from_file(ENTRY, default_timeout=60))
     at.run()
     at.switch_page(f"../pages/{page}").run()
     if page == "recommendations.py":

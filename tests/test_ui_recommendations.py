@@ -26,6 +26,7 @@ from app.services.scans import scan_and_store
 from app.ui.rec_detail import TABLE_KEY
 from engines.registry import default_registry
 from tests.framework.estate import wasteful_snapshot
+from tests.ui_session import sign_in_as
 
 ENTRY = str(resources.files("app") / "streamlit_app.py")
 
@@ -60,7 +61,7 @@ def _seed_rows(engine: Engine, *rows: RecRow) -> None:
 
 
 def _open() -> AppTest:
-    at = AppTest.from_file(ENTRY, default_timeout=60)
+    at = sign_in_as(AppTest.from_file(ENTRY, default_timeout=60))
     at.run()
     at.switch_page("../pages/recommendations.py").run()
     assert not at.exception

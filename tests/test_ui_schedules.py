@@ -20,6 +20,7 @@ from engines import schedules
 from sandbox.k8s_emulator import LocalKubernetes
 from tests.executor.k8s_objects import workload
 from tests.test_executions_seed import add_cluster
+from tests.ui_session import sign_in_as
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "schedules.py")
 ZONE = "America/New_York"
@@ -42,7 +43,7 @@ def lease_of(k8s: LocalKubernetes) -> str | None:
 
 
 def open_page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = sign_in_as(AppTest.from_file(PAGE, default_timeout=60)).run()
     assert not at.exception
     return at
 

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from app.db.models import Cluster
 from app.db.tables_recs import EngineSetting
 from engines.binpack.settings import BinPackSettings
+from tests.ui_session import sign_in_as
 
 ENTRY = str(resources.files("app") / "streamlit_app.py")
 KEY = "prod-east.binpack"
@@ -23,7 +24,7 @@ def _open(engine: Engine) -> AppTest:
     with Session(engine) as s:
         s.add(Cluster(name="prod-east", region="us-east-1"))
         s.commit()
-    at = AppTest.from_file(ENTRY, default_timeout=60)
+    at = sign_in_as(AppTest.from_file(ENTRY, default_timeout=60))
     at.run()
     at.switch_page("../pages/settings.py").run()
     assert not at.exception

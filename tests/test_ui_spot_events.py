@@ -14,6 +14,7 @@ from app.db.models import Cluster, Node, QuarantinedMessage, SpotWarning
 from app.db.states import SpotWarningStatus
 from app.db.types import utcnow
 from app.services.spot_views import INTERRUPTION, REBALANCE, sandbox_spot_nodes, spot_warnings
+from tests.ui_session import sign_in_as
 
 ENTRY = str(resources.files("app") / "streamlit_app.py")
 
@@ -42,7 +43,7 @@ def _seed(engine: Engine, *, sandbox: bool = False) -> None:
 
 
 def _open() -> AppTest:
-    at = AppTest.from_file(ENTRY, default_timeout=90)
+    at = sign_in_as(AppTest.from_file(ENTRY, default_timeout=90))
     at.run()
     at.switch_page("../pages/spot_events.py").run()
     assert not at.exception

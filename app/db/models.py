@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.db.states import SpotWarningStatus, check_in
+from app.db.states import Role, SpotWarningStatus, UploadState, check_in
 from app.db.types import JsonDoc, UtcDateTime, utcnow
 
 
@@ -123,19 +123,46 @@ class QuarantinedMessage(SQLModel, table=True):
 
 
 class User(SQLModel, table=True):
+    """A local account (argon2 hash) or an OIDC identity (no hash). `failed_logins` counts the
+    sign-in failures since the last success; past the limit the account is locked until
+    `locked_until`, so guessing a password costs time per account, not per browser."""
+
     __tablename__ = "users"
+    __table_args__ = (check_in("role", Role, "ck_users_role"),)
 
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(unique=True, max_length=100)
     display_name: str = Field(default="", max_length=200)
-    role: str = Field(default="viewer", max_length=20, description="viewer, analyst or admin")
+    role: str = Field(default=Role.VIEWER, max_length=20, description="a Role")
     password_hash: str = Field(default="", max_length=300)
     disabled: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    failed_logins: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    locked_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    last_login_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class UserSession(SQLModel, table=True):
+    """A signed-in browser session: only the SHA-256 of its token is stored. A session ends at
+    `expires_at` (absolute) or after the idle timeout since `last_seen_at`, whichever is first."""
+
+    __tablename__ = "user_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_sha256: str = Field(unique=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime, index=True)
+    ended_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class EngineModule(SQLModel, table=True):
+    """An uploaded engine module (.py): stored with its SHA-256, validated by the worker in a
+    sandboxed subprocess (`state`, `report`), and enabled only once it passed."""
+
     __tablename__ = "engine_modules"
+    __table_args__ = (check_in("state", UploadState, "ck_engine_modules_state"),)
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True, max_length=100)
@@ -146,6 +173,12 @@ class EngineModule(SQLModel, table=True):
     validation_error: str | None = None
     uploaded_by: str = Field(default="", max_length=100)
     uploaded_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    filename: str = Field(default="", max_length=255, sa_column_kwargs={"server_default": ""})
+    size_bytes: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    state: str = Field(default=UploadState.PENDING, max_length=20, index=True,
+                       sa_column_kwargs={"server_default": "pending"}, description="an UploadState")  # fmt: skip
+    report: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc, sa_column_kwargs={"server_default": "{}"})
+    validated_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class StoredModel(SQLModel, table=True):

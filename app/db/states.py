@@ -30,6 +30,32 @@ class RecPurpose(StrEnum):
     RELIABILITY = "reliability"
 
 
+class Role(StrEnum):
+    """What a signed-in user may do: viewer reads; analyst also applies, dismisses, snoozes,
+    exports and plans; admin also edits settings, clusters, uploads and users."""
+
+    VIEWER = "viewer"
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+
+class UploadState(StrEnum):
+    """An uploaded engine module or model: pending (stored, waiting for the worker) -> validating
+    -> passed | failed. Only a passed upload can be enabled or activated."""
+
+    PENDING = "pending"
+    VALIDATING = "validating"
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+class PlanState(StrEnum):
+    """A what-if plan: draft (being built) -> applied (its executions were queued, in order)."""
+
+    DRAFT = "draft"
+    APPLIED = "applied"
+
+
 class ExecutionState(StrEnum):
     """queued (approved, waiting for the worker) -> running -> succeeded | failed | refused.
 

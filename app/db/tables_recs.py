@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+import app.db.tables_app  # noqa: F401  (executions.plan_id refers to plans.id)
 from app.db.states import ExecutionKind, ExecutionState, RecPurpose, RecStatus, ScanStatus, ScanTrigger, check_in
 from app.db.types import JsonDoc, UtcDateTime, utcnow
 
@@ -60,7 +61,7 @@ class Recommendation(SQLModel, table=True):
     action: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
     current_monthly_cost: Decimal = Field(max_digits=14, decimal_places=2)
     projected_monthly_cost: Decimal = Field(max_digits=14, decimal_places=2)
-    monthly_savings: Decimal = Field(max_digits=14, decimal_places=2)
+    monthly_savings: Decimal = Field(max_digits=14, decimal_places=2, index=True)
     risk: str = Field(default="low", max_length=10)
     purpose: str = Field(default=RecPurpose.SAVING, max_length=20, sa_column_kwargs={"server_default": "saving"},
                          description="a RecPurpose: reliability rows are left out of savings totals")
@@ -79,6 +80,11 @@ class Recommendation(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    # The target's namespace (None for nodes and account resources): a column so the
+    # Recommendations page filters by it in SQL.
+    namespace: str | None = Field(default=None, max_length=253, index=True)
+    # Hidden from the open list until then (status stays open); set by Snooze.
+    snoozed_until: datetime | None = Field(default=None, sa_type=UtcDateTime, index=True)
 
 
 # At most one queued or running execution per fingerprint: a double click, or two analysts
@@ -133,6 +139,10 @@ class Execution(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     heartbeat_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # A plan's executions run one at a time in `plan_step` order; a step waits for the earlier
+    # ones to succeed, and is cancelled when one of them did not.
+    plan_id: int | None = Field(default=None, foreign_key="plans.id", index=True, ondelete="SET NULL")
+    plan_step: int | None = None
 
 
 class AuditEvent(SQLModel, table=True):
@@ -174,3 +184,7 @@ class EngineSetting(SQLModel, table=True):
     engine: str = Field(max_length=100)
     values: dict[str, Any] = Field(default_factory=dict, sa_type=JsonDoc)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    # Optimistic concurrency: a save names the version it edited; a newer one means someone
+    # else saved first, and the second admin sees a conflict instead of overwriting.
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    updated_by: str = Field(default="", max_length=100, sa_column_kwargs={"server_default": ""})

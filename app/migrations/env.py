@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import app.db.models
+import app.db.tables_app
 import app.db.tables_cloud
 import app.db.tables_recs
 

@@ -13,8 +13,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from app.db import session_scope
-from app.db.tables_recs import EngineSetting
+from app.db.tables_recs import AuditEvent, EngineSetting
 from app.db.types import utcnow
+from app.services.access import Actor, Permission, require
 from engines.contract import Engine as DecisionEngine
 
 
@@ -65,16 +66,39 @@ def load_engine_settings(db: Engine, cluster_id: int | None, engine: DecisionEng
     return _validate(engine, row.values, f"stored for cluster #{cluster_id}")
 
 
+class SettingsConflict(EngineSettingsError):
+    """Someone else saved these settings since they were loaded; nothing was written."""
+
+
+def settings_version(db: Engine, cluster_id: int, engine: DecisionEngine[Any]) -> int:
+    """The stored version (0 when nothing is stored): pass it back to `save_engine_settings`."""
+    with Session(db) as session:
+        row = _stored(session, cluster_id, engine)
+    return row.version if row is not None else 0
+
+
 def save_engine_settings(
-    db: Engine, cluster_id: int, engine: DecisionEngine[Any], values: dict[str, Any]
-) -> BaseModel:
-    """Validate, then store; nothing is written when validation fails."""
+    db: Engine, cluster_id: int, engine: DecisionEngine[Any], values: dict[str, Any], *,
+    actor: Actor = "local", expected_version: int | None = None,
+) -> BaseModel:  # fmt: skip
+    """Validate, then store; nothing is written when validation fails.
+
+    With `expected_version` (what the form loaded) a save over a newer version raises
+    SettingsConflict naming who saved it, so the second of two admins loses nothing silently.
+    """
+    who = require(actor, Permission.SETTINGS)
     model = _validate(engine, values, "submitted")
     with session_scope(db) as session:
-        row = _stored(session, cluster_id, engine) or EngineSetting(cluster_id=cluster_id, engine=engine.name)
+        row = _stored(session, cluster_id, engine) or EngineSetting(cluster_id=cluster_id, engine=engine.name, version=0)
+        if expected_version is not None and row.version != expected_version:
+            by = f" by {row.updated_by}" if row.updated_by else ""
+            raise SettingsConflict(f"these settings were changed{by} at {row.updated_at:%Y-%m-%d %H:%M:%S} UTC "
+                                   "after you opened them; reload to see their values, then apply your change again")  # fmt: skip
         row.values = model.model_dump(mode="json")
-        row.updated_at = utcnow()
+        row.updated_at, row.updated_by, row.version = utcnow(), who, row.version + 1
         session.add(row)
+        session.add(AuditEvent(actor=who, action="engine settings saved", target=f"engine/{engine.name}",
+                               details={"cluster_id": cluster_id, "version": row.version}))  # fmt: skip
     return model
 
 
@@ -83,11 +107,14 @@ def has_stored_settings(db: Engine, cluster_id: int, engine: DecisionEngine[Any]
         return _stored(session, cluster_id, engine) is not None
 
 
-def reset_engine_settings(db: Engine, cluster_id: int, engine: DecisionEngine[Any]) -> bool:
+def reset_engine_settings(db: Engine, cluster_id: int, engine: DecisionEngine[Any], *, actor: Actor = "local") -> bool:
     """Delete the stored values so the engine's defaults apply; False when none were stored."""
+    who = require(actor, Permission.SETTINGS)
     with session_scope(db) as session:
         row = _stored(session, cluster_id, engine)
         if row is None:
             return False
         session.delete(row)
+        session.add(AuditEvent(actor=who, action="engine settings reset", target=f"engine/{engine.name}",
+                               details={"cluster_id": cluster_id}))  # fmt: skip
     return True

@@ -22,6 +22,7 @@ from app.db.models import Cluster
 from app.db.states import ExecutionKind, ExecutionState, RecStatus
 from app.db.tables_recs import AuditEvent, Execution, Recommendation
 from app.db.types import utcnow
+from app.services.access import Actor, Permission, require
 from app.services.execution_views import ExecutionView, StepView, view
 from app.services.execution_worker import (
     claim_next,
@@ -92,12 +93,15 @@ def _audit(session: Session, row: Execution, actor: str, action: str, **details:
                            details={"fingerprint": row.fingerprint, "kind": row.kind, **details}))  # fmt: skip
 
 
-def queue_execution(db: Engine, fingerprint: str, *, requested_by: str, dry_run: bool = False) -> QueueResult:
+def queue_execution(db: Engine, fingerprint: str, *, requested_by: Actor, dry_run: bool = False,
+                    plan_id: int | None = None, plan_step: int | None = None) -> QueueResult:
     """Queue an apply of the open recommendation `fingerprint`, or return its active execution.
 
     Raises ExecutionError for an unknown fingerprint, or a recommendation that is not open (and
-    has no active execution): applied, dismissed, obsolete.
+    has no active execution): applied, dismissed, obsolete; AccessDenied for a role that may not
+    apply. A plan's steps carry `plan_id`/`plan_step` and run in that order.
     """
+    requested_by = require(requested_by, Permission.APPLY)
     try:
         with session_scope(db) as session:
             rec = session.exec(select(Recommendation).where(Recommendation.fingerprint == fingerprint)).first()
@@ -115,7 +119,7 @@ def queue_execution(db: Engine, fingerprint: str, *, requested_by: str, dry_run:
                 recommendation_id=rec.id, cluster_id=rec.cluster_id, cluster_name=cluster.name if cluster else "",
                 fingerprint=fingerprint, target=rec.target, kind=ExecutionKind.APPLY, action_kind=rec.action_kind,
                 action=dict(rec.action or {}), requested_by=requested_by, approved_by=requested_by, approved_at=now,
-                dry_run=dry_run, created_at=now,
+                dry_run=dry_run, created_at=now, plan_id=plan_id, plan_step=plan_step,
             )  # fmt: skip
             session.add(row)
             session.flush()  # the unique index speaks here when another apply won the race
@@ -143,9 +147,10 @@ def _irreversible(shown: ExecutionView) -> str:
     return "its plan is not reversible"
 
 
-def queue_rollback(db: Engine, execution_id: int, *, requested_by: str) -> QueueResult:
+def queue_rollback(db: Engine, execution_id: int, *, requested_by: Actor) -> QueueResult:
     """Queue a rollback of a succeeded, reversible apply: its own audited execution, with
     `rollback_of` set. Returns the active rollback when one is already queued or running."""
+    requested_by = require(requested_by, Permission.APPLY)
     try:
         with session_scope(db) as session:
             original = session.get(Execution, execution_id)
@@ -182,8 +187,9 @@ def queue_rollback(db: Engine, execution_id: int, *, requested_by: str) -> Queue
         return QueueResult(view(winner), created=False)
 
 
-def cancel_execution(db: Engine, execution_id: int, *, requested_by: str) -> ExecutionView:
+def cancel_execution(db: Engine, execution_id: int, *, requested_by: Actor) -> ExecutionView:
     """Withdraw a queued execution (a running one finishes or fails on its own)."""
+    requested_by = require(requested_by, Permission.APPLY)
     with session_scope(db) as session:
         # Conditional: the worker may claim it at this very moment, and then it is no longer ours.
         moved = session.exec(

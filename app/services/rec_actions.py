@@ -22,6 +22,7 @@ from app.db import session_scope
 from app.db.states import RecStatus, ScanStatus
 from app.db.tables_recs import AuditEvent, Recommendation, ScanRun
 from app.db.types import utcnow
+from app.services.access import Actor, Permission, require
 from app.services.execution_guards import DISRUPTIVE, NODE_DISRUPTING, namespace_refusals, window_refusal
 from app.services.execution_worker import node_disruptions_since
 from app.services.recommendations import RecView
@@ -169,11 +170,12 @@ def review_apply(db: Engine, rec: RecView, executor: ExecutorSettings) -> ApplyR
     return ApplyReview(plan=spec_plan(rec.action, rec.action_spec), checks=checks)
 
 
-def dismiss_recommendation(db: Engine, fingerprint: str, *, reason: str, actor: str) -> None:
+def dismiss_recommendation(db: Engine, fingerprint: str, *, reason: str, actor: Actor) -> None:
     """Mark an open recommendation dismissed and record who did it and why (an audit event).
 
     A dismissed recommendation stays dismissed through later scans (they update it, never reopen it).
     """
+    actor = require(actor, Permission.DISMISS)
     reason = reason.strip()
     if not reason:
         raise RecActionError("say why it is dismissed (the reason is kept in the audit log)")

@@ -50,8 +50,18 @@ def _values(rec: Recommendation, run_id: int | None, now: datetime) -> dict[str,
         "rationale": rec.rationale, "evidence": dumped["evidence"],
         "depends_on": list(dumped.get("depends_on") or []), "related": list(dumped.get("related") or []),
         "conflicts_with": list(dumped.get("conflicts_with") or []),
-        "scan_run_id": run_id, "updated_at": now, "last_seen_at": now,
+        "scan_run_id": run_id, "updated_at": now, "last_seen_at": now, "namespace": namespace_of(rec),
     }  # fmt: skip
+
+
+def namespace_of(rec: Recommendation) -> str | None:
+    """The namespace a recommendation changes: its action's, else a workload target's; None for
+    nodes, instances and volumes."""
+    ns = getattr(rec.action, "namespace", None)
+    if isinstance(ns, str) and ns:
+        return ns[:253]
+    parts = rec.target.split("/")
+    return parts[1][:253] if len(parts) == 3 and parts[0] == "workload" else None
 
 
 def store_recommendations(

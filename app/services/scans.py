@@ -27,6 +27,7 @@ from app.db.tables_recs import ScanRun
 from app.db.types import utcnow
 from app.services.conflicts import link_conflicts, node_instances
 from app.services.engine_settings import EngineSettingsError, load_engine_settings
+from app.services.engine_toggles import engines_to_run
 from app.services.rec_store import store_recommendations
 from app.services.spot_predictions import scorer_for_scan, store_predictions
 from engines.contract import PriceBook, Recommendation, ScanContext, ScanResult, Skipped
@@ -155,8 +156,14 @@ def scan_and_store(
     and marks nothing obsolete, since a missing source is no evidence that a saving is gone.
     """
     started = time.perf_counter()
-    names = [e.name for e in registry.select(engine_names)]
+    # Engines switched off for this cluster on the Engines page do not run (unless named).
+    engine_names = engines_to_run(db, cluster_id, registry.names(), engine_names)
+    names = [e.name for e in registry.select(engine_names)] if engine_names else []
     run_id = start_run(db, cluster_id=cluster_id, engines=names, trigger=trigger, run_id=run_id)
+    if not names:  # an empty selection would mean "all" to the registry
+        fail_run(db, run_id, "every engine is switched off for this cluster (Engines page)", collect_s=collect_s)
+        return ScanOutcome(run_id, snapshot.cluster.name if snapshot.cluster else None, [], ScanStatus.FAILED,
+                           "every engine is switched off for this cluster")  # fmt: skip
     status, source_problem = snapshot_status(snapshot)
     cluster = snapshot.cluster.name if snapshot.cluster else None
     if status is ScanStatus.FAILED:

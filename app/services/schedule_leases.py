@@ -23,6 +23,7 @@ from app.db import session_scope
 from app.db.models import Cluster
 from app.db.tables_recs import AuditEvent
 from app.db.types import utcnow
+from app.services.access import Actor, Permission, require
 from app.services.execution_clients import kubernetes_api_client
 from app.services.schedule_targets import Clients, Target, patch, scheduled_targets
 from app.services.schedules import failure_text, protected_namespaces
@@ -89,9 +90,10 @@ def _row(cluster: str, t: Target, now: datetime) -> ScheduledWorkload:
 
 
 def grant_lease(settings: Settings, db: Engine, cluster: str, namespace: str, kind: str, name: str,
-                until: datetime, actor: str, now: datetime | None = None) -> str:  # fmt: skip
+                until: datetime, actor: Actor, now: datetime | None = None) -> str:  # fmt: skip
     """Keep the workload up until `until`; returns what was done. Raises LeaseError for a time in
     the past or more than MAX_LEASE ahead, an unknown cluster or workload, or one with no schedule."""
+    actor = require(actor, Permission.LEASE)
     now = now or utcnow()
     if until.tzinfo is None:
         raise LeaseError(f"lease end {until.isoformat()} has no timezone")
@@ -107,9 +109,10 @@ def grant_lease(settings: Settings, db: Engine, cluster: str, namespace: str, ki
     return f"{kind} {namespace}/{name} in cluster {cluster} stays up until {until:%a %Y-%m-%d %H:%M %Z}."
 
 
-def end_lease(settings: Settings, db: Engine, cluster: str, namespace: str, kind: str, name: str, actor: str,
+def end_lease(settings: Settings, db: Engine, cluster: str, namespace: str, kind: str, name: str, actor: Actor,
               now: datetime | None = None) -> str:  # fmt: skip
     """End the workload's lease now: the enforcer scales it down within a minute if off-hours."""
+    actor = require(actor, Permission.LEASE)
     now = now or utcnow()
     _write(settings, db, cluster, namespace, kind, name, now.astimezone(UTC).isoformat(), actor,
            "schedule lease ended", need_lease=True)  # fmt: skip

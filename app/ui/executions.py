@@ -17,6 +17,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from app.db.states import ExecutionState
+from app.services.access import Actor, Permission
 from app.services.execution_reports import active_ids, duration_s, executions_csv
 from app.services.execution_views import ExecutionView
 from app.ui.format import md_escape, short_error, when
@@ -65,11 +66,11 @@ def _act(call: Callable[[], str]) -> None:
     # A button callback: the notice shows after the rerun, whatever the service said.
     try:
         st.session_state[NOTICE_KEY] = ("success", call())
-    except ValueError as exc:  # ExecutionError: not reversible, no longer queued...
+    except (ValueError, PermissionError) as exc:  # ExecutionError: not reversible, no longer queued...
         st.session_state[NOTICE_KEY] = ("error", str(exc))
 
 
-def _rollback(db: Engine, execution_id: int, user: str) -> None:
+def _rollback(db: Engine, execution_id: int, user: Actor) -> None:
     from app.services.executions import queue_rollback
 
     def call() -> str:
@@ -81,7 +82,7 @@ def _rollback(db: Engine, execution_id: int, user: str) -> None:
     st.session_state[TABLE_KEY] = {"selection": {"rows": [], "columns": []}}
 
 
-def _cancel(db: Engine, execution_id: int, user: str) -> None:
+def _cancel(db: Engine, execution_id: int, user: Actor) -> None:
     from app.services.executions import cancel_execution
 
     _act(lambda: f"Cancelled execution {cancel_execution(db, execution_id, requested_by=user).id}.")
@@ -96,7 +97,7 @@ def chosen(views: list[ExecutionView], selected: list[int]) -> ExecutionView | N
     return views[0] if views else None
 
 
-def detail(db: Engine, shown: ExecutionView, user: str) -> None:
+def detail(db: Engine, shown: ExecutionView, user: Actor) -> None:
     """One execution: state, reason, plan, step log, result and the buttons that apply to it."""
     dry = " (dry run)" if shown.dry_run else ""
     st.subheader(f"Execution {shown.id}: {shown.state.value}{dry}")
@@ -111,10 +112,11 @@ def detail(db: Engine, shown: ExecutionView, user: str) -> None:
     if shown.state is ExecutionState.SUCCEEDED and shown.result.get("message"):
         st.success(md_escape(shown.result["message"]), icon=":material/task_alt:")
     b1, b2, _ = st.columns([1, 1, 4])
-    if shown.reversible:
+    may_act = isinstance(user, str) or user.can(Permission.APPLY)  # viewers see no buttons (and services refuse)
+    if shown.reversible and may_act:
         b1.button("Roll back", key=f"exec_rollback_{shown.id}", on_click=_rollback, args=(db, shown.id, user),
                   icon=":material/undo:", help="Restore the pre-image as its own audited execution.")  # fmt: skip
-    if shown.state is ExecutionState.QUEUED:
+    if shown.state is ExecutionState.QUEUED and may_act:
         b2.button("Cancel", key=f"exec_cancel_{shown.id}", on_click=_cancel, args=(db, shown.id, user),
                   icon=":material/cancel:")  # fmt: skip
     plan_steps = shown.plan.get("steps")
@@ -143,7 +145,7 @@ def detail(db: Engine, shown: ExecutionView, user: str) -> None:
             st.json(shown.pre_image, expanded=False)
 
 
-def panel(db: Engine, load: Callable[[], list[ExecutionView]], active_at_page_run: list[int], user: str) -> None:
+def panel(db: Engine, load: Callable[[], list[ExecutionView]], active_at_page_run: list[int], user: Actor) -> None:
     """The fragment body: reruns alone every few seconds while something is active."""
     active = active_ids(db)
     if set(active) != set(active_at_page_run):  # one ended or a new one was queued: the whole page
@@ -169,7 +171,7 @@ def panel(db: Engine, load: Callable[[], list[ExecutionView]], active_at_page_ru
     detail(db, shown, user)
 
 
-def live_panel(db: Engine, load: Callable[[], list[ExecutionView]], user: str) -> None:
+def live_panel(db: Engine, load: Callable[[], list[ExecutionView]], user: Actor) -> None:
     active = active_ids(db)
     # run_every is fixed when the fragment is created, so it is created on every page run.
     st.fragment(run_every=REFRESH_SECONDS if active else None)(panel)(db, load, active, user)

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 import streamlit as st
 from sqlalchemy import Engine
 
+from app.services.access import AccessDenied, Permission, Principal
 from app.services.recommendations import RecView
+from app.ui.auth import principal
 from app.ui.context import get_settings
 from app.ui.format import md_escape
 from app.ui.rec_detail import FOCUS_KEY, TABLE_KEY
@@ -28,14 +30,9 @@ OUTCOME = "apply_outcome"  # (kind, message, execution id or None) to show after
 EXECUTIONS_PAGE = "../pages/executions.py"
 
 
-def current_user() -> str:
-    """Who approves: the signed-in user when sign-in is configured, else "ui"."""
-    try:
-        if st.user.get("is_logged_in"):
-            return str(st.user.get("email") or st.user.get("name") or "ui")[:100]
-    except Exception:  # no auth configured in this Streamlit: nobody is signed in
-        pass
-    return "ui"
+def current_user() -> Principal:
+    """Who acts: the signed-in principal (the services check its role)."""
+    return principal()
 
 
 def _review(db: Engine, rec: RecView) -> ApplyReview:
@@ -70,7 +67,7 @@ def _queue(db: Engine, rec: RecView, dry_run: bool) -> None:
         return
     try:
         result = queue_execution(db, rec.fingerprint, requested_by=current_user(), dry_run=dry_run)
-    except ExecutionError as exc:
+    except (ExecutionError, AccessDenied) as exc:
         st.session_state[OUTCOME] = ("error", f"Not queued: {exc}", None)
         return
     shown = result.execution
@@ -95,7 +92,7 @@ def _dismiss(db: Engine, rec: RecView, reason_key: str) -> None:
     try:
         dismiss_recommendation(db, rec.fingerprint, reason=str(st.session_state.get(reason_key) or ""),
                                actor=current_user())  # fmt: skip
-    except RecActionError as exc:
+    except (RecActionError, AccessDenied) as exc:
         st.session_state[OUTCOME] = ("error", f"Not dismissed: {exc}", None)
         return
     _keep_focus(rec.fingerprint)
@@ -143,7 +140,12 @@ def _dialog(db: Engine, rec: RecView) -> None:
 
 
 def apply_controls(db: Engine, rec: RecView) -> None:
-    """Apply (opens the confirmation) and Dismiss (with a reason) for `rec`, or why they cannot be used."""
+    """Apply (opens the confirmation) and Dismiss (with a reason) for `rec`, or why they cannot be used.
+    A viewer gets neither (the services would refuse them anyway)."""
+    who = current_user()
+    if not who.can(Permission.APPLY) and not who.can(Permission.DISMISS):
+        st.caption(f"You are signed in as a {who.role.value}: applying and dismissing need the analyst role.")
+        return
     review = _review(db, rec)
     c1, c2, _ = st.columns([1, 1, 4])
     c1.button("Apply…", key="rec_apply", type="primary", disabled=not review.can_apply, on_click=_open,

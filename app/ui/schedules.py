@@ -17,6 +17,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from app.db.types import utcnow
+from app.services.access import Actor
 from app.services.schedule_leases import ScheduledWorkload, end_lease, grant_lease
 from app.settings import Settings
 from app.ui.format import md_escape
@@ -71,11 +72,11 @@ def _act(call: Callable[[], str]) -> None:
     # A button callback: the notice shows after the rerun, whatever the service said.
     try:
         st.session_state[NOTICE_KEY] = ("success", call())
-    except ValueError as exc:  # LeaseError: in the past, too far ahead, not scheduled...
+    except (ValueError, PermissionError) as exc:  # LeaseError: in the past, too far ahead, not scheduled...
         st.session_state[NOTICE_KEY] = ("error", str(exc))
 
 
-def lease_form(settings: Settings, db: Engine, workloads: list[ScheduledWorkload], user: str) -> None:
+def lease_form(settings: Settings, db: Engine, workloads: list[ScheduledWorkload], user: Actor) -> None:
     """Grant a lease to one scheduled workload, or end the lease it has."""
     usable = [w for w in workloads if not w.note]
     if not usable:
