@@ -34,6 +34,7 @@ from app.db.states import ExecutionKind, ExecutionState
 from app.db.types import utcnow
 from app.services import execution_guards as guards
 from app.services import executions as svc
+from app.services.app_config import load_guardrails
 from app.services.execution_clients import cluster_row, exec_context
 from app.services.execution_phases import Parked, Phases
 from app.services.execution_recovery import recover_one
@@ -166,22 +167,24 @@ class ExecutionRunner:
         return self._apply(ctx, execution, spec, phases)
 
     def _apply(self, ctx: ExecContext, execution: svc.ExecutionView, spec: BaseModel, phases: Phases) -> svc.ExecutionView:
-        refusals = guards.namespace_refusals(spec, self.settings.executor.protected_namespaces)
+        # The environment's guardrails with the admin's stored ones on top, read per execution.
+        g = load_guardrails(self.db, self.settings)
+        refusals = guards.namespace_refusals(spec, g.protected_namespaces)
         # Outside the window nothing may disrupt; a dry run changes nothing, so it still shows its plan.
-        outside = guards.window_refusal(self.settings.executor, execution.action_kind, utcnow())
+        outside = guards.window_refusal(g, execution.action_kind, utcnow())
         if outside is not None and not self._dry_run(execution):
             refusals.append(outside)
         refusals += phases.validate(ctx, spec)
-        refusals += opt_out_refusals(ctx, spec)  # a mark set after the scan wins over the recommendation
+        refusals += opt_out_refusals(ctx, spec, g.opt_out_marks)  # a mark set after the scan wins over the recommendation
         if refusals:
             return self._refuse(execution, refusals)
         plan = phases.plan(ctx, spec)
-        budget = guards.budget_refusal(self.db, execution, plan, self.settings.executor.max_nodes_drained_per_hour,
+        budget = guards.budget_refusal(self.db, execution, plan, g.max_nodes_drained_per_hour,
                                        utcnow())  # fmt: skip
         if budget is not None:
             return self._refuse(execution, [budget])
         if self._dry_run(execution):
-            reason = guards.dry_run_reason(self.settings.executor, execution)
+            reason = guards.dry_run_reason(g, execution)
             why = f" ({reason})" if reason and not reason.startswith("it was") else ""
             return self._finish(execution, ExecutionState.SUCCEEDED, dry_run=True,
                                 result={"dry_run": True, "message": f"dry run: nothing applied{why}",
@@ -194,7 +197,7 @@ class ExecutionRunner:
         return self._finish(execution, ExecutionState.SUCCEEDED, result=result)
 
     def _dry_run(self, execution: svc.ExecutionView) -> bool:
-        return guards.dry_run_reason(self.settings.executor, execution) is not None
+        return guards.dry_run_reason(load_guardrails(self.db, self.settings), execution) is not None
 
     def _refuse(self, execution: svc.ExecutionView, refusals: list[Any]) -> svc.ExecutionView:
         return self._finish(execution, ExecutionState.REFUSED, reason="; ".join(r.message for r in refusals),

@@ -37,6 +37,7 @@ from background.jobs import JobContext, first_scheduled_scan
 from background.scan_runner import ScanRunner
 from background.schedule_enforcer import enforce_schedules
 from background.spot_poller import SpotPoller
+from background.upload_jobs import validate_uploads
 
 log = logging.getLogger(__name__)
 _PG_WORKER_LOCK = 0x0C10D0F8
@@ -117,6 +118,10 @@ class Worker:
             self.scans.schedule_all, "interval", minutes=self.settings.worker.scan_interval_minutes,
             id="scheduled-scans", next_run_time=first_scheduled_scan(self.engine, interval),
         )  # fmt: skip
+        # One validation at a time: leftover VALIDATING rows are re-run on the assumption that
+        # nobody else is validating them.
+        self.scheduler.add_job(validate_uploads, "interval", seconds=10, args=[self.settings, self.engine],
+                               id="upload-validation", max_instances=1, coalesce=True)  # fmt: skip
 
     def _stop(self, signum: int, _frame: FrameType | None) -> None:
         # Ctrl-C in a terminal (or `cloudoptim demo` stopping its children) can deliver the signal

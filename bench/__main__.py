@@ -1,4 +1,4 @@
-"""Command line for the benchmarks: `python -m bench apply|binpack|rightsizing|scan|startup|spot-reaction [--json] [--quick] [--only ...]`.
+"""Command line for the benchmarks: `python -m bench apply|binpack|rightsizing|scan|startup|spot-reaction|ui [--json] [--quick] [--only ...]`.
 
 `--only` picks scenario letters (binpack) or parts (`scan --only sandbox,large,store`,
 `rightsizing --only speed,backtest`).
@@ -70,8 +70,15 @@ def _rightsizing(opts: argparse.Namespace) -> Rows:
     return rightsizing.run(quick=opts.quick, only=only, seed=opts.seed)
 
 
+def _ui(opts: argparse.Namespace) -> Rows:
+    """`ui`: Overview, Recommendations and Plan with 10,000 recommendations (bench/ui.py)."""
+    from bench import ui
+
+    return ui.run(quick=opts.quick)
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], Rows]] = {
-    "rightsizing": _rightsizing,
+    "rightsizing": _rightsizing, "ui": _ui,
     "apply": _apply, "binpack": _binpack, "scan": _scan, "startup": _startup, "spot-reaction": _spot_reaction,
 }  # fmt: skip
 

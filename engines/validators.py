@@ -4,7 +4,7 @@ Engine `Settings` models annotate fields with these (`list[NamespaceName]`, `Qua
 a namespace or annotation key the API server would refuse is refused when the analyst saves it,
 not silently never matched at scan time. The rules and messages follow Kubernetes'
 apimachinery `validation.IsDNS1123Label`, `IsDNS1123Subdomain` and `IsQualifiedName`. Pure: no
-I/O, used by engines and, through their Settings, by the Settings page.
+I/O, used by engines and, through their Settings, by the Engines page.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Overview page: clusters, their monthly cost and the open savings, or how to get started; scan
-now, source errors and the recent scans (refreshing while a scan is pending)."""
+"""Overview page: stat cards (cost, identified, applied and realized savings), the clusters, the
+savings trend and split, where the money goes, the top recommendations with Apply, or how to get
+started; scan now, source errors and the recent scans (refreshing while a scan is pending)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import streamlit as st
 from app.services.overview import cluster_summaries, node_cost_breakdown, open_savings_total
 from app.ui.charts import node_cost_chart
 from app.ui.context import get_engine
-from app.ui.format import md_escape, short_error, usd, when
+from app.ui.format import short_error, usd, when
 from app.ui.messages import error_banner
+from app.ui.overview import charts, stat_cards
+from app.ui.rec_actions import outcome_banner
 from app.ui.scans import recent_scans_panel, scan_now
 
 st.title("Overview")
@@ -29,15 +32,9 @@ if not summaries:
     )
     st.stop()
 
+outcome_banner()
 costs = [s.monthly_cost for s in summaries if s.monthly_cost is not None]
-c1, c2, c3 = st.columns(3)
-c1.metric("Clusters", len(summaries))
-c2.metric("Monthly cost", usd(sum(costs, Decimal(0)) if costs else None))
-open_total = open_savings_total(summaries)
-c3.metric("Open savings / month", usd(open_total.counted))
-if open_total.note:
-    st.caption(md_escape(open_total.note), help="Recommendations of different engines on the same node, instance, "
-               "volume or workload: applying one makes the other moot.")  # fmt: skip
+stat_cards(db, len(summaries), sum(costs, Decimal(0)) if costs else None, open_savings_total(summaries))
 
 st.dataframe(
     [
@@ -57,11 +54,6 @@ st.dataframe(
     column_config={"Last error": st.column_config.TextColumn(width="large")},
 )
 
-breakdown = node_cost_breakdown(db)
-if breakdown:
-    chart_rows, spec = node_cost_chart(breakdown)
-    st.vega_lite_chart(chart_rows, spec, width="stretch")
-
 scan_col, note_col = st.columns([1, 3])
 if scan_col.button("Scan all clusters now", key="scan_now", icon=":material/refresh:"):
     kind, message = scan_now(db)
@@ -72,5 +64,11 @@ note_col.caption(
 for summary in summaries:
     if summary.last_error:
         error_banner(summary.last_error, title=summary.name)
+
+charts(db)
+breakdown = node_cost_breakdown(db)
+if breakdown:
+    chart_rows, spec = node_cost_chart(breakdown)
+    st.vega_lite_chart(chart_rows, spec, width="stretch")
 
 recent_scans_panel(db)

@@ -1,4 +1,4 @@
-"""The real UI in Debian's Chromium (Playwright): the app serves, navigates and renders data."""
+"""The real UI in Debian's Chromium (Playwright): the app serves, signs a user in, navigates and renders data."""
 
 from __future__ import annotations
 
@@ -18,9 +18,19 @@ from app.bootstrap import open_database
 from app.db.models import Cluster
 from app.pricing import load_price_book
 from app.services.scans import scan_and_store
+from app.services.users import add_user
 from app.settings import load_settings
 from engines.registry import default_registry
-from tests.browser import browser_page, chromium_path, screenshot, wait_for_run, wait_for_widgets
+from tests.browser import (
+    PASSWORD,
+    browser_page,
+    chromium_path,
+    click_row,
+    open_page,
+    screenshot,
+    sign_in,
+    wait_for_widgets,
+)
 from tests.framework.estate import wasteful_snapshot
 
 pytestmark = pytest.mark.slow
@@ -39,6 +49,7 @@ def ui_url(tmp_path: Path) -> Iterator[str]:
         s.commit()
         cid = cluster.id
     scan_and_store(db, wasteful_snapshot(), default_registry(), load_price_book(), cluster_id=cid)
+    add_user(db, "ana", "analyst", PASSWORD, actor="test")
     db.dispose()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -63,22 +74,21 @@ def ui_url(tmp_path: Path) -> Iterator[str]:
 def test_a_user_sees_the_cluster_then_opens_its_recommendations(ui_url: str, tmp_path: Path) -> None:
     with browser_page() as page:
         page.goto(ui_url)
-        wait_for_run(page)
+        page.get_by_role("heading", name="Sign in to CloudOptim").wait_for(timeout=60000)
+        assert page.get_by_test_id("stSidebarNav").count() == 0, "no page is listed before sign-in"
+        sign_in(page, ui_url, "ana", PASSWORD)
+        assert page.get_by_text("Signed in as ana (analyst)").first.is_visible()
         wait_for_widgets(page, '[data-testid="stMetric"]', '[data-testid="stDataFrame"] canvas')
         # The data grid draws on a canvas, so the metrics carry the checkable text.
         assert page.get_by_test_id("stMetricValue").first.inner_text() == "1"
         assert page.get_by_text("Open savings / month").first.is_visible()
         screenshot(page, tmp_path / "overview.png")
-        page.get_by_role("link", name="Recommendations").click()
-        wait_for_run(page)
+        open_page(page, "Recommendations")
         page.get_by_text("Savings / month").first.wait_for(timeout=60000)
         wait_for_widgets(page, ".js-plotly-plot .main-svg", '[data-testid="stDataFrame"] canvas')
         # Nothing is selected yet, so the detail panel asks for a row instead of guessing one.
         page.get_by_text("Select a recommendation to see its details").first.wait_for(timeout=30000)
-        box = page.get_by_test_id("stDataFrame").first.bounding_box()
-        assert box is not None
-        page.mouse.click(box["x"] + 15, box["y"] + 52)  # the selection column of the top row
-        wait_for_run(page)
+        click_row(page, 0)  # the selection column of the top row
         page.get_by_text("Evidence").first.wait_for(timeout=30000)
         assert page.get_by_text("Evidence").count() >= 1
         assert page.get_by_role("heading", name="node/").count() >= 1  # the explained top row

@@ -167,7 +167,7 @@ def test_a_protected_namespace_is_refused_before_the_workload_is_read(
     runner = ExecutionRunner(with_executor(settings, protected_namespaces=["shop"]), engine, owner="test-host:1")
     done = run_one(engine, runner, add_rec(engine, FP, scale_spec(), cluster_id=cluster_id))
     assert done.state is ExecutionState.REFUSED and done.reason is not None
-    assert done.reason.startswith("namespace shop is protected (CLOUDOPTIM_EXECUTOR__PROTECTED_NAMESPACES)")
+    assert done.reason.startswith("namespace shop is protected (CLOUDOPTIM_EXECUTOR__PROTECTED_NAMESPACES or Settings")
 
 
 def closed_window_now() -> str:
@@ -225,7 +225,8 @@ def test_a_drain_beyond_the_hourly_node_budget_is_refused_after_its_plan(
     assert done.state is ExecutionState.REFUSED and done.reason is not None
     assert done.reason == ("cluster prod had 1 node disrupted in the last hour by 1 execution and this plan would "
                            "disrupt 1 more (2 in all); the budget is 1 node per hour "
-                           "(CLOUDOPTIM_EXECUTOR__MAX_NODES_DRAINED_PER_HOUR): try again later")
+                           "(CLOUDOPTIM_EXECUTOR__MAX_NODES_DRAINED_PER_HOUR or Settings and users → Guardrails): "
+                           "try again later")
     assert done.plan["disrupts_nodes"] == 1 and not unschedulable(k8s, "node-a")
 
 

@@ -137,6 +137,12 @@ BAD_VALUES = [
     ("CLOUDOPTIM_WORKER__STOP_TIMEOUT_S", "-1", "greater than or equal to 0"),
     ("CLOUDOPTIM_UI__HOST", " ", "is not a host name or address"),
     ("CLOUDOPTIM_UI__PORT", "70000", "less than or equal to 65535"),
+    ("CLOUDOPTIM_AUTH__SESSION_IDLE_MINUTES", "0", "greater than or equal to 1"),
+    ("CLOUDOPTIM_AUTH__SESSION_MAX_HOURS", "a day", "valid integer"),
+    ("CLOUDOPTIM_AUTH__MAX_FAILED_LOGINS", "0", "greater than or equal to 1"),
+    ("CLOUDOPTIM_AUTH__LOCKOUT_MINUTES", "-5", "greater than or equal to 1"),
+    ("CLOUDOPTIM_AUTH__OIDC", "maybe", "valid boolean"),
+    ("CLOUDOPTIM_AUTH__OIDC_DEFAULT_ROLE", "root", "'viewer', 'analyst' or 'admin'"),
     ("CLOUDOPTIM_WORKER__SCAN_INTERVAL", "5", "not a setting (did you mean CLOUDOPTIM_WORKER__SCAN_INTERVAL_MINUTES?)"),
 ]  # fmt: skip
 

@@ -1,9 +1,12 @@
-"""Apply and Dismiss on the Recommendations page (AppTest): the confirmation shows the plan and the
-guardrail checks, confirming queues one execution (also when two sessions confirm), refusals say
-why, and a dismissed recommendation keeps its reason in the audit log and cannot be applied."""
+"""Apply, Dismiss, Snooze and bulk apply on the Recommendations page (AppTest): the confirmation
+shows the plan and the guardrail checks, confirming queues one execution as the signed-in user
+(also when two sessions confirm), refusals say why, a dismissed recommendation keeps its reason in
+the audit log, a snoozed one is hidden until its date, bulk apply queues low-risk rows only, and a
+viewer sees none of these controls while the services refuse its crafted requests."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from importlib import resources
 from typing import Any
@@ -14,9 +17,12 @@ from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
 from app.db.models import Cluster
-from app.db.states import ExecutionState, RecStatus, ScanStatus
+from app.db.states import ExecutionState, RecStatus, Role, ScanStatus
 from app.db.tables_recs import AuditEvent, Execution, ScanRun
 from app.db.tables_recs import Recommendation as RecRow
+from app.db.types import utcnow
+from app.services.access import AccessDenied, Principal
+from app.services.rec_actions import RecActionError, bulk_apply, dismiss_recommendation, snooze_recommendation
 from app.ui.rec_detail import TABLE_KEY
 from tests.ui_session import sign_in_as
 
@@ -48,8 +54,8 @@ def _seed(engine: Engine, *rows: RecRow) -> int:
         return cluster.id
 
 
-def _open(status: str | None = None) -> AppTest:
-    at = sign_in_as(AppTest.from_file(ENTRY, default_timeout=60))
+def _open(status: str | None = None, role: str = "analyst") -> AppTest:
+    at = sign_in_as(AppTest.from_file(ENTRY, default_timeout=60), role)
     at.run()
     at.switch_page("../pages/recommendations.py").run()
     if status:
@@ -90,7 +96,7 @@ def test_apply_opens_a_confirmation_with_the_plan_and_every_guardrail_check(engi
     assert _executions(engine) == []  # opening the confirmation changes nothing
 
 
-def test_confirming_queues_one_execution_as_the_ui_and_links_to_the_executions_page(engine: Engine) -> None:
+def test_confirming_queues_one_execution_as_the_signed_in_user_and_links_to_the_executions_page(engine: Engine) -> None:
     _seed(engine)
     at = _open()
     at.button(key="rec_apply").click().run()
@@ -100,7 +106,7 @@ def test_confirming_queues_one_execution_as_the_ui_and_links_to_the_executions_p
     assert (row.state, row.fingerprint, row.requested_by, row.dry_run) == (
         ExecutionState.QUEUED,
         "drainfp",
-        "ui",
+        "analyst",
         False,
     )
     assert any(f"Queued execution {row.id}" in s.value for s in at.success)
@@ -144,7 +150,7 @@ def test_a_dismissed_recommendation_keeps_its_reason_and_cannot_be_applied(engin
     with Session(engine) as s:
         assert s.exec(select(RecRow.status)).one() == RecStatus.DISMISSED
         audit = s.exec(select(AuditEvent).where(AuditEvent.action == "recommendation dismissed")).one()
-        assert (audit.actor, audit.details["reason"]) == ("ui", "node-a hosts the launch event")
+        assert (audit.actor, audit.details["reason"]) == ("analyst", "node-a hosts the launch event")
     again = _open(status="dismissed")
     assert again.button(key="rec_apply").disabled
     assert "only open recommendations can be applied" in _texts(again)
@@ -224,3 +230,102 @@ def test_the_confirmation_says_when_the_cluster_is_listed_for_dry_runs_only(
     at = _open()
     at.button(key="rec_apply").click().run()
     assert "cluster prod-east is in CLOUDOPTIM_EXECUTOR__DRY_RUN_CLUSTERS" in _table_text(at)
+
+
+def _node(name: str, risk: str = "low") -> RecRow:
+    action = {"kind": "drain-and-remove-node", "node": name, "instance_id": f"i-{name}", "moves": []}
+    return _rec(f"fp-{name}", f"node/{name}", action=action, risk=risk)
+
+
+def test_snooze_hides_a_recommendation_from_open_until_the_date_and_unsnooze_brings_it_back(engine: Engine) -> None:
+    _seed(engine, _rec(), _node("node-b"))
+    at = _open()
+    until = (utcnow() + timedelta(days=3)).date()
+    at.date_input(key="snooze_until_drainfp").set_value(until).run()
+    at.button(key="rec_snooze").click().run()
+    assert not at.exception
+    assert f"until {until:%Y-%m-%d}" in _texts(at)
+    assert at.dataframe[0].value["Target"].tolist() == ["node/node-b"]  # the open list no longer has it
+    with Session(engine) as s:
+        row = s.exec(select(RecRow).where(RecRow.fingerprint == "drainfp")).one()
+        assert row.status == RecStatus.OPEN and row.snoozed_until is not None
+        audit = s.exec(select(AuditEvent).where(AuditEvent.action == "recommendation snoozed")).one()
+        assert audit.actor == "analyst" and audit.details["until"].startswith(f"{until:%Y-%m-%d}")
+    snoozed = _open(status="snoozed")
+    assert snoozed.dataframe[0].value["Target"].tolist() == ["node/node-a"]
+    snoozed.button(key="rec_unsnooze").click().run()
+    assert _open().dataframe[0].value.shape[0] == 2
+
+
+def test_a_snooze_that_has_passed_shows_the_recommendation_as_open_again(engine: Engine) -> None:
+    _seed(engine, _rec(snoozed_until=utcnow() - timedelta(minutes=1)))
+    assert _open().dataframe[0].value["Target"].tolist() == ["node/node-a"]
+
+
+def test_a_snooze_date_in_the_past_is_refused_and_changes_nothing(engine: Engine) -> None:
+    _seed(engine)
+    with pytest.raises(RecActionError, match="has passed"):
+        snooze_recommendation(engine, "drainfp", utcnow() - timedelta(days=1), actor="operator")
+    with Session(engine) as s:
+        assert s.exec(select(RecRow.snoozed_until)).one() is None
+
+
+def test_bulk_apply_queues_only_the_low_risk_rows_as_the_signed_in_user(engine: Engine) -> None:
+    _seed(engine, _node("node-a"), _node("node-b", risk="high"), _node("node-c"))
+    at = _open()
+    at.session_state[TABLE_KEY] = {"selection": {"rows": [0, 1, 2], "columns": []}}
+    at.run()
+    assert "Apply the 2 low-risk of 3 selected" in at.button(key="rec_bulk_apply").label
+    assert len(at.get("download_button")) == 2  # an analyst may export (CSV and JSON)
+    at.button(key="rec_bulk_apply").click().run()
+    assert "node/node-b (risk high)" in _texts(at).replace("\\", "")
+    at.button(key="bulk_confirm").click().run()
+    assert not at.exception
+    queued = sorted((e.fingerprint, e.requested_by, e.state) for e in _executions(engine))
+    assert queued == [("fp-node-a", "analyst", "queued"), ("fp-node-c", "analyst", "queued")]
+    assert "node/node-b: risk is high" in _texts(at)
+
+
+def test_bulk_apply_in_the_service_refuses_non_low_rows_with_the_reason(engine: Engine) -> None:
+    from app.services.recommendations import RecFilter, query
+    from app.settings import ExecutorSettings
+
+    _seed(engine, _node("node-a", risk="medium"))
+    outcome = bulk_apply(engine, query(engine, RecFilter()), actor=Principal("ana", Role.ANALYST),
+                         executor=ExecutorSettings())  # fmt: skip
+    assert outcome.queued == [] and "risk is medium" in outcome.refused[0][1]
+    assert _executions(engine) == []
+
+
+def test_a_viewer_sees_no_apply_dismiss_snooze_bulk_or_export_controls(engine: Engine) -> None:
+    _seed(engine, _rec(), _node("node-b"))
+    at = _open(role="viewer")
+    at.session_state[TABLE_KEY] = {"selection": {"rows": [0, 1], "columns": []}}
+    at.run()
+    keys = {b.key for b in at.button}
+    assert not keys & {"rec_apply", "rec_dismiss", "rec_snooze", "rec_unsnooze", "rec_bulk_apply"}
+    assert not at.get("download_button")
+    at.session_state[TABLE_KEY] = {"selection": {"rows": [0], "columns": []}}
+    at.run()
+    assert not {b.key for b in at.button} & {"rec_apply", "rec_dismiss", "rec_snooze"}
+    assert any("need the analyst role" in c.value for c in at.caption)
+
+
+def test_the_services_refuse_a_viewers_crafted_apply_dismiss_snooze_and_export(engine: Engine) -> None:
+    from app.services.executions import queue_execution
+    from app.services.recommendations import RecFilter, export
+
+    _seed(engine)
+    viewer = Principal("vera", Role.VIEWER)
+    with pytest.raises(AccessDenied):
+        queue_execution(engine, "drainfp", requested_by=viewer)
+    with pytest.raises(AccessDenied):
+        dismiss_recommendation(engine, "drainfp", reason="crafted", actor=viewer)
+    with pytest.raises(AccessDenied):
+        snooze_recommendation(engine, "drainfp", utcnow() + timedelta(days=2), actor=viewer)
+    with pytest.raises(AccessDenied):
+        export(engine, RecFilter(), "csv", actor=viewer)
+    with Session(engine) as s:
+        row = s.exec(select(RecRow)).one()
+        assert (row.status, row.snoozed_until) == (RecStatus.OPEN, None)
+    assert _executions(engine) == []

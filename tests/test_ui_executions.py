@@ -140,7 +140,7 @@ def test_rollback_of_a_reversible_apply_queues_its_own_execution(engine: Engine)
     at.button(key=f"exec_rollback_{ids['a']}").click().run()
     assert not at.exception
     rollback = next(v for v in list_executions(engine) if v.kind is ExecutionKind.ROLLBACK)
-    assert (rollback.rollback_of, rollback.state, rollback.requested_by) == (ids["a"], ExecutionState.QUEUED, "ui")
+    assert (rollback.rollback_of, rollback.state, rollback.requested_by) == (ids["a"], ExecutionState.QUEUED, "admin")
     assert f"Queued rollback execution {rollback.id}" in _text(at)
 
 

@@ -1,11 +1,14 @@
-"""The Overview page (AppTest): empty and seeded, scan now without duplicates, source errors shown
-as typed and shortened, and recent scans per cluster with their time split and live status."""
+"""The Overview page (AppTest): empty and seeded, the dashboard (stat cards, trend, savings split,
+cost breakdown, top ten with Apply for analysts only), scan now without duplicates, source errors
+shown as typed and shortened, and recent scans per cluster with their time split and live status."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 from importlib import resources
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -220,3 +223,130 @@ def test_without_conflicts_the_overview_shows_the_plain_sum_and_no_note(engine: 
     at = _run()
     assert {m.label: m.value for m in at.metric}["Open savings / month"] == "$230.16"
     assert not any("overlap" in c.value for c in at.caption)
+
+
+def _frame(at: AppTest, column: str) -> Any:
+    """The first table on the page that has `column`."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def _dashboard_seed(engine: Engine) -> int:
+    """A cluster with an on-demand and a Spot node, 12 open recs (one cross-az), one applied this
+    month with its ledger row measured yesterday."""
+    from app.db.tables_recs import CostSaving, Execution
+    from app.db.tables_recs import Recommendation as RecRow
+
+    (prod,) = _clusters(engine, "prod-east")
+    now = utcnow()
+    with Session(engine) as s:
+        s.add(Node(cluster_id=prod, name="n-od", instance_type="m5.large", capacity_type="on-demand",
+                   monthly_cost=Decimal("70.08")))  # fmt: skip
+        s.add(Node(cluster_id=prod, name="n-spot", instance_type="m5.large", capacity_type="spot",
+                   monthly_cost=Decimal("25.00")))  # fmt: skip
+        for i in range(12):
+            s.add(RecRow(fingerprint=f"r{i:02d}", engine="cross-az" if i == 0 else "binpack", cluster_id=prod,
+                         target=f"node/n{i:02d}", action_kind="drain-and-remove-node",
+                         action={"kind": "drain-and-remove-node", "node": f"n{i:02d}", "moves": []},
+                         current_monthly_cost=Decimal(100 + i), projected_monthly_cost=Decimal(0),
+                         monthly_savings=Decimal(100 + i), created_at=now - timedelta(days=2)))  # fmt: skip
+        done = RecRow(fingerprint="done", engine="binpack", cluster_id=prod, target="node/old",
+                      action_kind="drain-and-remove-node", current_monthly_cost=Decimal("40.00"),
+                      projected_monthly_cost=Decimal(0), monthly_savings=Decimal("40.00"), status="applied",
+                      created_at=now - timedelta(days=3))  # fmt: skip
+        s.add(done)
+        s.commit()
+        execution = Execution(recommendation_id=done.id, cluster_id=prod, fingerprint="done", target="node/old",
+                              action_kind="drain-and-remove-node", state="succeeded", requested_by="ana",
+                              finished_at=now)  # fmt: skip
+        s.add(execution)
+        s.commit()
+        s.add(CostSaving(execution_id=execution.id, cluster_id=prod, engine="binpack",
+                         expected_monthly_savings=Decimal("40.00"), realized_monthly_savings=Decimal("38.50"),
+                         period_start=now, measured_at=now))  # fmt: skip
+        s.commit()
+    return prod
+
+
+def test_the_stat_cards_show_identified_applied_and_realized_savings(engine: Engine) -> None:
+    _dashboard_seed(engine)
+    at = _run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Open savings / month"] == f"${sum(100 + i for i in range(12)):,.2f}"
+    assert metrics["Applied this month"] == "$40.00"
+    assert metrics["Realized / month"] == "$38.50"
+
+
+def test_the_dashboard_draws_the_trend_the_savings_split_and_the_cost_breakdown(engine: Engine) -> None:
+    _dashboard_seed(engine)
+    at = _run()
+    charts = at.get("plotly_chart")
+    assert len(charts) == 4  # trend, by engine, by cluster, cost breakdown
+    trend = json.loads(charts[0].proto.spec)
+    assert [t["name"] for t in trend["data"]] == ["identified", "applied", "realized"]
+    assert trend["data"][2]["y"][-1] == 38.5 and trend["data"][1]["y"][-1] == 40.0
+    costs = {r["Category"]: r["Monthly cost"] for _, r in _frame(at, "Category").iterrows()}
+    assert costs["Compute (on-demand)"] == "$70.08" and costs["Compute (Spot)"] == "$25.00"
+    assert costs["Storage (EBS)"] == "not collected"  # no snapshot stored: never a guess
+    assert costs["Cross-AZ traffic"] == "$100.00" and costs["Idle instances"] == "not collected"
+
+
+def test_the_top_ten_lists_the_biggest_savings_and_an_analyst_applies_one_from_there(engine: Engine) -> None:
+    from app.db.tables_recs import Execution
+
+    _dashboard_seed(engine)
+    at = sign_in_as(AppTest.from_file(ENTRY, default_timeout=60), "analyst")
+    at.run()
+    top = at.dataframe(key="overview_top").value
+    assert top.shape[0] == 10 and top["Target"].tolist()[0] == "node/n11"
+    at.session_state["overview_top"] = {"selection": {"rows": [0], "columns": []}}
+    at.run()
+    at.button(key="overview_apply").click().run()
+    at.button(key="apply_confirm").click().run()
+    assert not at.exception
+    with Session(engine) as s:
+        queued = s.exec(select(Execution).where(Execution.state == "queued")).one()
+    assert (queued.fingerprint, queued.requested_by) == ("r11", "analyst")
+
+
+def test_a_viewer_sees_the_top_ten_without_apply(engine: Engine) -> None:
+    _dashboard_seed(engine)
+    at = sign_in_as(AppTest.from_file(ENTRY, default_timeout=60), "viewer")
+    at.run()
+    assert not at.exception
+    assert _frame(at, "Risk").shape[0] == 10
+    at.session_state["overview_top"] = {"selection": {"rows": [0], "columns": []}}
+    at.run()
+    assert "overview_apply" not in {b.key for b in at.button}
+
+
+def test_the_trend_adds_up_daily_points_in_sql(engine: Engine) -> None:
+    from app.services.dashboard import savings_trend
+
+    _dashboard_seed(engine)
+    points = savings_trend(engine, days=5)
+    assert len(points) == 5 and points[-1].day == utcnow().date()
+    assert points[-1].identified == sum((Decimal(100 + i) for i in range(12)), Decimal("40.00"))
+    assert points[-4].identified == Decimal("40.00")  # three days ago: the one applied since
+    assert points[-3].identified == points[-1].identified  # nothing new after two days ago
+    assert (points[-2].applied, points[-1].applied, points[-1].realized) == (Decimal(0), Decimal("40.00"),
+                                                                            Decimal("38.50"))
+
+
+def test_storage_is_every_snapshot_volume_priced_from_the_price_book_and_unknown_types_are_named(
+    engine: Engine,
+) -> None:
+    from app.db.models import StoredSnapshot
+    from app.pricing import load_price_book
+    from app.services.dashboard import cost_breakdown
+
+    (prod,) = _clusters(engine, "prod-east")
+    volumes = [{"volume_id": "vol-1", "region": "us-east-1", "volume_type": "gp3", "size_gb": 100},
+               {"volume_id": "vol-2", "region": "us-east-1", "volume_type": "gp3", "size_gb": 20},
+               {"volume_id": "vol-3", "region": "us-east-1", "volume_type": "floppy", "size_gb": 1}]  # fmt: skip
+    with Session(engine) as s:
+        s.add(StoredSnapshot(cluster_id=prod, collected_at=utcnow(), data={"account": {"volumes": volumes}}))
+        s.commit()
+    storage = next(line for line in cost_breakdown(engine) if line.category == "Storage (EBS)")
+    assert storage.monthly_cost == 120 * load_price_book().ebs_gb_month("us-east-1", "gp3")
+    assert storage.note == "2 volume(s); 1 without a price are not in the sum"

@@ -21,7 +21,10 @@ from tests.framework.estate import wasteful_snapshot
 from tests.ui_session import sign_in_as
 
 ENTRY = str(resources.files("app") / "streamlit_app.py")
-PAGES = ["overview.py", "recommendations.py", "executions.py", "spot_events.py", "schedules.py", "settings.py"]
+PAGES = [
+    "overview.py", "recommendations.py", "executions.py", "spot_events.py", "schedules.py", "clusters.py", "engines.py",
+    "models.py", "plan.py",
+]  # fmt: skip
 
 
 class _Recorder(logging.Handler):

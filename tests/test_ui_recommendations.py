@@ -1,6 +1,7 @@
-"""The Recommendations page (AppTest): totals of what is on offer, filters from RecStatus, the
-detail of the selected row only, evidence as labelled tables, related recommendations that
-select each other, readable column widths, skipped reasons, and the CSV export."""
+"""The Recommendations page (AppTest): totals of what is on offer, filters (status, namespace,
+minimum saving), sorting and paging in SQL, the detail of the selected row only, evidence as
+labelled tables, related recommendations that select each other, readable column widths,
+skipped reasons, and the CSV / JSON exports of the whole filtered view."""
 
 from __future__ import annotations
 
@@ -21,7 +22,16 @@ from app.db.tables_recs import Recommendation as RecRow
 from app.db.tables_recs import ScanRun
 from app.pricing import load_price_book
 from app.services.conflicts import SavingRow, savings_total
-from app.services.recommendations import RecFilter, query, render
+from app.services.recommendations import (
+    PAGE_SIZE,
+    RecFilter,
+    export,
+    filtered_totals,
+    page,
+    query,
+    render,
+    status_totals,
+)  # fmt: skip
 from app.services.scans import scan_and_store
 from app.ui.rec_detail import TABLE_KEY
 from engines.registry import default_registry
@@ -101,10 +111,11 @@ def test_with_no_row_selected_the_detail_panel_asks_for_a_selection(engine: Engi
     assert any("Select a recommendation to see its details" in i.value for i in at.info)
 
 
-def test_the_status_filter_lists_every_recommendation_status(engine: Engine) -> None:
+def test_the_status_filter_lists_every_recommendation_status_and_snoozed(engine: Engine) -> None:
     _seed(engine)
     at = _open()
-    assert at.selectbox(key="rec_status").options == ["Open", "Approved", "Applied", "Dismissed", "Obsolete", "All"]
+    assert at.selectbox(key="rec_status").options == ["Open", "Snoozed", "Approved", "Applied", "Dismissed",
+                                                      "Obsolete", "All"]  # fmt: skip
 
 
 def test_with_all_statuses_the_headline_counts_only_open_recommendations(engine: Engine) -> None:
@@ -241,3 +252,91 @@ def test_the_csv_export_writes_money_with_two_decimals() -> None:
     assert (row["current_monthly_cost"], row["projected_monthly_cost"], row["monthly_savings"]) == (
         "70.10", "0.00", "70.10"
     )  # fmt: skip
+
+
+def _many(engine: Engine, n: int) -> None:
+    """`n` open rows with savings n..1 (row i saves n - i), every third in namespace shop."""
+    _seed_rows(engine, *(_rec(f"fp{i:03d}", f"workload/{'shop' if i % 3 == 0 else 'web'}/w{i:03d}",
+                              f"{n - i}.00", namespace="shop" if i % 3 == 0 else "web") for i in range(n)))  # fmt: skip
+
+
+def test_page_two_shows_rows_51_to_100_and_the_count_of_all_matching_rows(engine: Engine) -> None:
+    _many(engine, 120)
+    first = page(engine, RecFilter(), number=2)
+    assert (first.total, first.first, first.last, first.pages) == (120, 51, 100, 3)
+    assert [r.fingerprint for r in first.rows] == [f"fp{i:03d}" for i in range(50, 100)]
+    at = _open()
+    assert at.dataframe[0].value.shape[0] == 50  # one page, never all rows
+    at.number_input(key="rec_page").set_value(2).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert table["Target"].tolist()[0] == "workload/web/w050" and table.shape[0] == 50
+    assert any("Rows 51–100 of 120" in c.value for c in at.caption)
+    assert {m.label: m.value for m in at.metric}["Open recommendations"] == "120"
+
+
+def test_a_page_past_the_last_shows_the_last_page_and_says_so(engine: Engine) -> None:
+    _many(engine, 60)
+    at = _open()
+    at.number_input(key="rec_page").set_value(9).run()
+    assert at.dataframe[0].value.shape[0] == 10
+    assert any("only 2 page(s)" in c.value for c in at.caption)
+
+
+def test_the_namespace_and_minimum_saving_filters_narrow_the_rows_and_the_totals(engine: Engine) -> None:
+    _many(engine, 30)  # shop rows: i = 0, 3, ..., 27 saving 30, 27, ..., 3
+    at = _open()
+    assert at.selectbox(key="rec_namespace").options == ["All", "shop", "web"]
+    at.selectbox(key="rec_namespace").select("shop").run()
+    at.number_input(key="rec_min_saving").set_value(20.0).run()
+    assert not at.exception
+    assert at.dataframe[0].value["Target"].tolist() == ["workload/shop/w000", "workload/shop/w003",
+                                                        "workload/shop/w006", "workload/shop/w009"]  # fmt: skip
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Open recommendations"], metrics["Open savings / month"]) == ("4", "$102.00")
+
+
+def test_sorting_by_engine_and_by_risk_is_done_in_the_query(engine: Engine) -> None:
+    high = _rec("h", "node/h", "1.00", risk="high")
+    spot = _rec("s", "node/s", "5.00")
+    spot.engine = "ghost-probe"
+    _seed_rows(engine, _rec("a", "node/a", "9.00"), high, spot)
+    assert [r.fingerprint for r in query(engine, RecFilter(), sort="risk")] == ["h", "a", "s"]
+    assert [r.fingerprint for r in query(engine, RecFilter(), sort="engine")] == ["a", "h", "s"]
+    at = _open()
+    at.selectbox(key="rec_sort").select("risk").run()
+    assert at.dataframe[0].value["Target"].tolist() == ["node/h", "node/a", "node/s"]
+
+
+def test_the_csv_and_json_exports_hold_every_filtered_row_not_just_the_page(engine: Engine) -> None:
+    _many(engine, 90)
+    flt = RecFilter(namespace="web", min_savings=Decimal("10.00"))
+    expected = query(engine, flt)
+    assert len(expected) > PAGE_SIZE  # more than one page
+    rows = list(csv.DictReader(io.StringIO(export(engine, flt, "csv", actor="analyst"))))
+    assert [r["fingerprint"] for r in rows] == [r.fingerprint for r in expected]
+    assert rows[0]["monthly_savings"] == f"{expected[0].monthly_savings:.2f}"
+    doc = json.loads(export(engine, flt, "json", actor="analyst"))
+    assert [d["fingerprint"] for d in doc] == [r.fingerprint for r in expected]
+    assert doc[-1]["monthly_savings"] == str(expected[-1].monthly_savings) and doc[0]["cluster"] == "prod-east"
+    assert json.loads(export(engine, RecFilter(namespace="nowhere"), "json", actor="analyst")) == []
+
+
+def test_totals_in_sql_match_the_totals_of_the_loaded_rows(engine: Engine) -> None:
+    _seed(engine)
+    everything = query(engine, RecFilter(status=None))
+    in_sql = filtered_totals(engine, RecFilter(status=None))
+    loaded = status_totals(everything)
+    assert {str(s): (t.count, t.monthly_savings) for s, t in loaded.items()} == {
+        s: (t.count, t.monthly_savings) for s, t in in_sql.items()
+    }
+
+
+def test_a_new_filter_starts_again_on_the_first_page(engine: Engine) -> None:
+    _many(engine, 120)
+    at = _open()
+    at.number_input(key="rec_page").set_value(3).run()
+    at.selectbox(key="rec_namespace").select("web").run()
+    assert not at.exception and not at.warning
+    assert at.number_input(key="rec_page").value == 1
+    assert any("Rows 1–50 of 80" in c.value for c in at.caption)

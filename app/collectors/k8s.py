@@ -62,7 +62,7 @@ class KubernetesCollector:
 
     # -- client -------------------------------------------------------------------------------
 
-    def _api_client(self) -> Any:
+    def api_client(self) -> Any:
         where = str(self.kubeconfig) if self.kubeconfig else "the default kubeconfig"
         if self.kubeconfig is not None and not self.kubeconfig.exists():
             raise CollectorError(self.source, f"kubeconfig {self.kubeconfig} does not exist")
@@ -161,7 +161,7 @@ class KubernetesCollector:
 
     def collect(self) -> Collected[ClusterState]:
         """List everything and convert it; raises CollectorError if the cluster cannot be read."""
-        api = self._api_client()
+        api = self.api_client()
         try:
             return self._collect(api)
         finally:

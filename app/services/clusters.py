@@ -1,6 +1,6 @@
 """Cluster registry use-cases: add/update/remove the clusters CloudOptim reads.
 
-Called by `cloudoptim clusters`, `cloudoptim demo` (sandbox clusters) and the Settings page.
+Called by `cloudoptim clusters`, `cloudoptim demo` (sandbox clusters) and the Clusters and nodes page.
 A registration is checked before it is stored (known region, existing kubeconfig and context),
 because a typo found only at the next scheduled scan is a silent gap in the estate. Removing a
 cluster deletes what only describes it and keeps the record of what was done and saved.

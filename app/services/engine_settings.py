@@ -1,6 +1,6 @@
 """Per-cluster engine settings: stored as JSON in engine_settings, validated on save and on load.
 
-Used by the scan service (to build each engine's ScanContext) and by the Settings page (load,
+Used by the scan service (to build each engine's ScanContext) and by the Engines page (load,
 save with per-field errors, reset to the defaults by deleting the stored row).
 """
 
@@ -16,6 +16,7 @@ from app.db import session_scope
 from app.db.tables_recs import AuditEvent, EngineSetting
 from app.db.types import utcnow
 from app.services.access import Actor, Permission, require
+from app.services.app_config import load_schedule_defaults
 from engines.contract import Engine as DecisionEngine
 
 
@@ -23,7 +24,7 @@ class EngineSettingsError(ValueError):
     """Engine settings that do not validate; the message names the engine, cluster and field.
 
     `field_errors` maps each failing top-level field to its messages (a list item's position is
-    in the message), so the Settings page can show each one under its own widget.
+    in the message), so the Engines page can show each one under its own widget.
     """
 
     def __init__(self, message: str, field_errors: dict[str, list[str]] | None = None) -> None:
@@ -58,12 +59,22 @@ def _stored(session: Session, cluster_id: int, engine: DecisionEngine[Any]) -> E
 def load_engine_settings(db: Engine, cluster_id: int | None, engine: DecisionEngine[Any]) -> BaseModel:
     """The stored settings for this cluster, or the engine's defaults when none are stored."""
     if cluster_id is None:
-        return engine.Settings()
+        return _defaults(db, engine)
     with Session(db) as session:
         row = _stored(session, cluster_id, engine)
     if row is None:
-        return engine.Settings()
+        return _defaults(db, engine)
     return _validate(engine, row.values, f"stored for cluster #{cluster_id}")
+
+
+def _defaults(db: Engine, engine: DecisionEngine[Any]) -> BaseModel:
+    """The engine's defaults; for office-hours, with the admin's default schedule on top
+    (Settings and users → Default schedule). Settings stored for a cluster win over both."""
+    if engine.name == "office-hours":
+        stored = load_schedule_defaults(db)
+        if stored is not None:
+            return engine.Settings.model_validate({**engine.Settings().model_dump(), **stored.office_hours_overlay()})
+    return engine.Settings()
 
 
 class SettingsConflict(EngineSettingsError):

@@ -46,7 +46,7 @@ def kubernetes_api_client(settings: Settings, cluster: Cluster) -> Any:
                                     cluster.region, timeout=settings.k8s.request_timeout_s)  # fmt: skip
     try:
         # One builder for both sides; the collector keeps it as a method, this is its one other caller.
-        return collector._api_client()
+        return collector.api_client()
     except CollectorError as exc:
         raise ClusterUnavailable(f"cluster {cluster.name}: {exc.message}") from exc
 

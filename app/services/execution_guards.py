@@ -33,11 +33,11 @@ def namespace_refusals(spec: BaseModel, protected: Collection[str]) -> list[Refu
     namespace = getattr(spec, "namespace", None)
     if isinstance(namespace, str) and namespace in protected:
         refusals.append(Refusal("protected-namespace", f"namespace {namespace} is protected "
-                                "(CLOUDOPTIM_EXECUTOR__PROTECTED_NAMESPACES); nothing there is changed"))  # fmt: skip
+                                "(CLOUDOPTIM_EXECUTOR__PROTECTED_NAMESPACES or Settings and users → Guardrails); nothing there is changed"))  # fmt: skip
     for move in getattr(spec, "moves", ()) or ():
         if move.namespace in protected:
             refusals.append(Refusal("protected-namespace", f"pod {move.namespace}/{move.pod} would be evicted and "
-                                    f"namespace {move.namespace} is protected (CLOUDOPTIM_EXECUTOR__PROTECTED_NAMESPACES)"))  # fmt: skip
+                                    f"namespace {move.namespace} is protected (CLOUDOPTIM_EXECUTOR__PROTECTED_NAMESPACES or Settings and users → Guardrails)"))  # fmt: skip
     return refusals
 
 
@@ -58,7 +58,7 @@ def budget_refusal(db: Engine, execution: ExecutionView, plan: Plan, per_hour: i
     by = f" by {plural(used.executions, 'execution')}" if used.executions else ""
     return Refusal("disruption-budget", f"cluster {execution.cluster} had {plural(used.nodes, 'node')} disrupted in "
                    f"the last hour{by} and this plan would disrupt {nodes} more ({used.nodes + nodes} in all); the "
-                   f"budget is {plural(per_hour, 'node')} per hour (CLOUDOPTIM_EXECUTOR__MAX_NODES_DRAINED_PER_HOUR): "
+                   f"budget is {plural(per_hour, 'node')} per hour (CLOUDOPTIM_EXECUTOR__MAX_NODES_DRAINED_PER_HOUR or Settings and users → Guardrails): "
                    "try again later")  # fmt: skip
 
 
@@ -75,16 +75,16 @@ def window_refusal(settings: ExecutorSettings, action_kind: str, now: datetime) 
         return None
     opens = window.next_opening(now)
     return Refusal("disruption-window", f"{action_kind} runs only inside the disruption window {window.describe()} "
-                   f"(CLOUDOPTIM_EXECUTOR__DISRUPTION_WINDOW); it next opens {opens:%a %Y-%m-%d %H:%M}: "
+                   f"(CLOUDOPTIM_EXECUTOR__DISRUPTION_WINDOW or Settings and users → Guardrails); it next opens {opens:%a %Y-%m-%d %H:%M}: "
                    "apply it again then")  # fmt: skip
 
 
 def dry_run_reason(settings: ExecutorSettings, execution: ExecutionView) -> str | None:
     """Why this execution only plans (its own flag, the global switch or its cluster), or None."""
     if settings.dry_run:
-        return "CLOUDOPTIM_EXECUTOR__DRY_RUN is set"
+        return "dry run is on (CLOUDOPTIM_EXECUTOR__DRY_RUN or Settings and users → Guardrails)"
     if execution.cluster in settings.dry_run_clusters:
-        return f"cluster {execution.cluster} is in CLOUDOPTIM_EXECUTOR__DRY_RUN_CLUSTERS"
+        return f"cluster {execution.cluster} is in CLOUDOPTIM_EXECUTOR__DRY_RUN_CLUSTERS (or Settings and users → Guardrails)"
     if execution.dry_run:
         return "it was queued as a dry run"
     return None

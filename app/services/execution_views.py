@@ -77,6 +77,8 @@ class ExecutionView:
     started_at: datetime | None
     finished_at: datetime | None
     heartbeat_at: datetime | None
+    plan_id: int | None = None  # a step of this plan (run in plan_step order)
+    plan_step: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -122,4 +124,5 @@ def view(row: Execution) -> ExecutionView:
         result=dict(row.result or {}), steps=tuple(StepView.from_doc(s) for s in row.steps or []),
         reason=row.reason, error=row.error, attempts=row.attempts, created_at=row.created_at,
         started_at=row.started_at, finished_at=row.finished_at, heartbeat_at=row.heartbeat_at,
+        plan_id=row.plan_id, plan_step=row.plan_step,
     )  # fmt: skip

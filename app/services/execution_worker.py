@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, or_, update
+from sqlalchemy import ColumnElement, Engine, and_, exists, or_, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from app.db import session_scope
-from app.db.states import ExecutionKind, ExecutionState, RecStatus
+from app.db.states import ExecutionKind, ExecutionState, PlanState, RecStatus
+from app.db.tables_app import Plan
 from app.db.tables_recs import AuditEvent, CostSaving, Execution, Recommendation
 from app.db.types import utcnow
 from app.services.execution_views import ExecutionView, jsonable, view
@@ -42,18 +44,28 @@ def _audit(session: Session, row: Execution, action: str, **details: Any) -> Non
 
 
 def claim_next(db: Engine, owner: str) -> ExecutionView | None:
-    """The oldest queued execution, moved to running and held by `owner` ("host:pid")."""
+    """The oldest claimable queued execution, moved to running and held by `owner` ("host:pid").
+
+    A plan's step is claimable once its plan is applied (all steps queued) and every lower step of
+    that plan succeeded; while one is still queued or running, later steps wait (other executions
+    go first). When a lower step ended any other way, the later queued steps are cancelled first,
+    naming the step. The claim stays one conditional UPDATE that re-checks all of this, so a
+    cancel racing with it on SQLite or PostgreSQL wins cleanly.
+    """
+    _cancel_after_broken_steps(db)
     while True:
         with session_scope(db) as session:
             first = session.exec(
-                select(Execution.id).where(Execution.state == ExecutionState.QUEUED).order_by(col(Execution.id)).limit(1)
+                select(Execution.id).where(Execution.state == ExecutionState.QUEUED, _claimable())
+                .order_by(col(Execution.id)).limit(1)
             ).first()  # fmt: skip
             if first is None:
                 return None
             now = utcnow()
-            # Conditional, so an analyst cancelling it at this instant wins cleanly.
+            # Conditional, so an analyst cancelling it (or an earlier step) at this instant wins cleanly.
             moved = session.exec(
-                update(Execution).where(col(Execution.id) == first, col(Execution.state) == ExecutionState.QUEUED)
+                update(Execution).where(col(Execution.id) == first, col(Execution.state) == ExecutionState.QUEUED,
+                                        _claimable())
                 .values(state=ExecutionState.RUNNING, owner=owner, started_at=now, heartbeat_at=now,
                         attempts=col(Execution.attempts) + 1)
             ).rowcount  # fmt: skip
@@ -63,6 +75,59 @@ def claim_next(db: Engine, owner: str) -> ExecutionView | None:
             assert row is not None
             _audit(session, row, "execution started")
             return view(row)
+
+
+# Plan steps that ended without succeeding: the steps after them must not run.
+_BROKEN = (ExecutionState.FAILED, ExecutionState.REFUSED, ExecutionState.CANCELLED, ExecutionState.ROLLED_BACK)
+
+
+def _claimable() -> ColumnElement[bool]:
+    """No plan, or an applied plan whose lower steps all succeeded (correlated to the outer row)."""
+    earlier = aliased(Execution)
+    waiting = exists().where(col(earlier.plan_id) == col(Execution.plan_id),
+                             col(earlier.plan_step) < col(Execution.plan_step),
+                             col(earlier.state) != ExecutionState.SUCCEEDED)  # fmt: skip
+    applied = exists().where(col(Plan.id) == col(Execution.plan_id), col(Plan.state) == PlanState.APPLIED)
+    return or_(col(Execution.plan_id).is_(None), and_(applied, ~waiting))
+
+
+def _cancel_after_broken_steps(db: Engine) -> None:
+    """Cancel queued plan steps behind a step that failed, was refused, cancelled or rolled back.
+
+    One query finds them (none in the usual case); each is cancelled by a conditional UPDATE, so
+    one an analyst cancelled meanwhile is left alone. A plan has a handful of steps.
+    """
+    later, broken = aliased(Execution), aliased(Execution)
+    stmt = (
+        select(later.id, broken.id, broken.plan_step, broken.state)
+        .join(broken, col(broken.plan_id) == col(later.plan_id))
+        .where(col(later.state) == ExecutionState.QUEUED, col(later.plan_id).is_not(None),
+               col(broken.plan_step) < col(later.plan_step), col(broken.state).in_(_BROKEN))
+        .order_by(col(later.id), col(broken.plan_step))
+    )  # fmt: skip
+    with Session(db) as session:
+        found = session.exec(stmt).all()
+    first: dict[int, tuple[int | None, int | None, str]] = {}
+    for later_id, broken_id, step, state in found:
+        assert later_id is not None
+        first.setdefault(later_id, (broken_id, step, state))  # the lowest broken step is the reason
+    for later_id, (broken_id, step, state) in first.items():
+        with session_scope(db) as session:
+            reason = (f"cancelled: plan step {step} (execution {broken_id}) ended {state}, so the later steps of "
+                      "the plan do not run")  # fmt: skip
+            moved = session.exec(
+                update(Execution).where(col(Execution.id) == later_id, col(Execution.state) == ExecutionState.QUEUED)
+                .values(state=ExecutionState.CANCELLED, finished_at=utcnow(), reason=reason)
+            ).rowcount  # fmt: skip
+            if not moved:
+                continue
+            row = session.get(Execution, later_id, populate_existing=True)
+            assert row is not None
+            rec = session.get(Recommendation, row.recommendation_id) if row.recommendation_id is not None else None
+            if rec is not None and rec.status == RecStatus.APPROVED:
+                rec.status, rec.updated_at = RecStatus.OPEN, utcnow()
+                session.add(rec)
+            _audit(session, row, "execution cancelled", reason=reason)
 
 
 def record_step(db: Engine, execution_id: int, step: StepRecord) -> None:

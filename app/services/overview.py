@@ -1,7 +1,8 @@
 """Overview use-case: one row per registered cluster with its nodes, monthly cost and open savings.
 
 Read by pages/overview.py and `cloudoptim status`; reads the DB only. Open savings count each
-target once where recommendations of different engines conflict (see `app.services.conflicts`).
+target once where recommendations of different engines conflict (see `app.services.conflicts`),
+and leave out recommendations snoozed until a later date.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, String, cast, func
+from sqlalchemy import ColumnElement, Engine, String, cast, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.db.models import Cluster, Node
 from app.db.states import RecPurpose, RecStatus
 from app.db.tables_recs import Recommendation
+from app.db.types import utcnow
 from app.services.conflicts import Overlap, SavingRow, SavingsTotal, overlap
 from engines.money import ZERO
 
@@ -46,13 +48,18 @@ def open_savings_total(summaries: list[ClusterSummary]) -> SavingsTotal:
     return sum((s.savings for s in summaries), SavingsTotal())
 
 
+def _awake() -> ColumnElement[bool]:
+    """Not snoozed (or snoozed until a moment that has passed): snoozed rows are not on offer."""
+    return or_(col(Recommendation.snoozed_until).is_(None), col(Recommendation.snoozed_until) <= utcnow())
+
+
 def _overlaps(session: Session) -> dict[int | None, Overlap]:
     """Per cluster, what the plain sum counts twice. Only open rows that have a link are loaded, and
     only the three columns the groups need: a row without links is its own group."""
     linked = session.exec(
         select(col(Recommendation.cluster_id), col(Recommendation.fingerprint), col(Recommendation.monthly_savings),
                col(Recommendation.conflicts_with))
-        .where(Recommendation.status == RecStatus.OPEN)
+        .where(Recommendation.status == RecStatus.OPEN, _awake())
         .where(Recommendation.purpose == RecPurpose.SAVING)
         .where(cast(Recommendation.conflicts_with, String).not_in(_NO_LINKS))
     ).all()  # fmt: skip
@@ -71,7 +78,7 @@ def cluster_summaries(engine: Engine) -> list[ClusterSummary]:
             cid: total
             for cid, total in session.exec(
                 select(col(Recommendation.cluster_id), func.sum(Recommendation.monthly_savings))
-                .where(Recommendation.status == RecStatus.OPEN)
+                .where(Recommendation.status == RecStatus.OPEN, _awake())
                 .where(Recommendation.purpose == RecPurpose.SAVING)
                 .group_by(col(Recommendation.cluster_id))
             )
@@ -81,7 +88,7 @@ def cluster_summaries(engine: Engine) -> list[ClusterSummary]:
             cid: (int(n), Decimal(str(cost or ZERO)))
             for cid, n, cost in session.exec(
                 select(col(Recommendation.cluster_id), func.count(), func.sum(Recommendation.monthly_savings))
-                .where(Recommendation.status == RecStatus.OPEN)
+                .where(Recommendation.status == RecStatus.OPEN, _awake())
                 .where(Recommendation.purpose == RecPurpose.RELIABILITY)
                 .group_by(col(Recommendation.cluster_id))
             )

@@ -1,6 +1,6 @@
 """What an analyst can do with one recommendation from the Recommendations page: review an apply
-(the plan in words from the action spec, and the guardrail checks the worker will make), and
-dismiss it with a reason.
+(the plan in words from the action spec, and the guardrail checks the worker will make), dismiss
+it with a reason, snooze it until a date (or unsnooze it), and bulk-apply low-risk rows.
 
 Called by `app.ui.rec_actions`. The review is a preview, not the decision: the worker re-reads
 the live state and checks the same guardrails again before it changes anything, so a check that
@@ -11,7 +11,7 @@ passes here can still refuse there (and the execution then says why). Queueing t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -189,3 +189,66 @@ def dismiss_recommendation(db: Engine, fingerprint: str, *, reason: str, actor: 
         session.add(rec)
         session.add(AuditEvent(actor=actor[:100], action="recommendation dismissed", target=rec.target[:500],
                                details={"fingerprint": fingerprint, "engine": rec.engine, "reason": reason[:2000]}))  # fmt: skip
+
+
+def snooze_recommendation(db: Engine, fingerprint: str, until: datetime | date | None, *, actor: Actor) -> None:
+    """Hide an open recommendation from the open list until `until` (a date means its midnight UTC),
+    or show it again now with `until=None` (unsnooze). Scans keep updating it meanwhile; the
+    status stays open, so it comes back by itself on that date. Recorded as an audit event."""
+    actor = require(actor, Permission.DISMISS)
+    if isinstance(until, date) and not isinstance(until, datetime):
+        until = datetime.combine(until, time.min, tzinfo=UTC)
+    if until is not None and until.tzinfo is None:
+        raise RecActionError("the snooze date needs a time zone (UTC)")
+    if until is not None and until <= utcnow():
+        raise RecActionError(f"snooze until a later date: {until:%Y-%m-%d} has passed")
+    with session_scope(db) as session:
+        rec = session.exec(select(Recommendation).where(Recommendation.fingerprint == fingerprint)).first()
+        if rec is None:
+            raise RecActionError(f"no recommendation has fingerprint {fingerprint!r}")
+        if rec.status != RecStatus.OPEN:
+            raise RecActionError(f"it is {rec.status}: only an open recommendation can be snoozed")
+        if until is None and rec.snoozed_until is None:
+            raise RecActionError("it is not snoozed")
+        rec.snoozed_until, rec.updated_at = until, utcnow()
+        session.add(rec)
+        what = "recommendation snoozed" if until else "recommendation unsnoozed"
+        details: dict[str, Any] = {"fingerprint": fingerprint, "engine": rec.engine}
+        if until is not None:
+            details["until"] = until.isoformat()
+        session.add(AuditEvent(actor=actor[:100], action=what, target=rec.target[:500], details=details))
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """What a bulk apply did: (fingerprint, execution id) queued, (fingerprint, reason) refused."""
+
+    queued: list[tuple[str, int | None]]
+    refused: list[tuple[str, str]]
+
+
+def bulk_apply(db: Engine, recs: list[RecView], *, actor: Actor, executor: ExecutorSettings) -> BulkOutcome:
+    """Queue an execution for each low-risk recommendation of `recs` whose guardrail checks pass;
+    every other one is refused with the reason (a medium or high risk one is applied on its own,
+    after its confirmation). Each execution carries the actor as its requester."""
+    from app.services.executions import ExecutionError, queue_execution
+
+    require(actor, Permission.APPLY)
+    queued: list[tuple[str, int | None]] = []
+    refused: list[tuple[str, str]] = []
+    for rec in recs:
+        if rec.risk != "low":
+            refused.append((rec.fingerprint, f"{rec.target}: risk is {rec.risk}; bulk apply takes low-risk rows only "
+                            "(apply it on its own after reading its checks)"))  # fmt: skip
+            continue
+        review = review_apply(db, rec, executor)
+        if not review.can_apply:
+            refused.append((rec.fingerprint, f"{rec.target}: " + "; ".join(review.refusals)))
+            continue
+        try:
+            result = queue_execution(db, rec.fingerprint, requested_by=actor)
+        except ExecutionError as exc:
+            refused.append((rec.fingerprint, f"{rec.target}: {exc}"))
+            continue
+        queued.append((rec.fingerprint, result.execution.id))
+    return BulkOutcome(queued, refused)

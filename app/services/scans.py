@@ -28,6 +28,7 @@ from app.db.types import utcnow
 from app.services.conflicts import link_conflicts, node_instances
 from app.services.engine_settings import EngineSettingsError, load_engine_settings
 from app.services.engine_toggles import engines_to_run
+from app.services.engine_uploads import run_uploaded_engines
 from app.services.rec_store import store_recommendations
 from app.services.spot_predictions import scorer_for_scan, store_predictions
 from engines.contract import PriceBook, Recommendation, ScanContext, ScanResult, Skipped
@@ -157,6 +158,7 @@ def scan_and_store(
     """
     started = time.perf_counter()
     # Engines switched off for this cluster on the Engines page do not run (unless named).
+    explicit = bool(engine_names)
     engine_names = engines_to_run(db, cluster_id, registry.names(), engine_names)
     names = [e.name for e in registry.select(engine_names)] if engine_names else []
     run_id = start_run(db, cluster_id=cluster_id, engines=names, trigger=trigger, run_id=run_id)
@@ -176,6 +178,9 @@ def scan_and_store(
         settings_for=lambda eng: load_engine_settings(db, cluster_id, eng),
         models={SPOT_RISK_MODEL: spot_scorer},
     )  # fmt: skip
+    if not explicit:  # an explicit --engine list runs only those; uploads run sandboxed, never here
+        outcomes += [EngineOutcome(o.engine, o.result, o.seconds, o.error)
+                     for o in run_uploaded_engines(db, snapshot, prices, snapshot.collected_at)]  # fmt: skip
     engine_s = sum(o.seconds for o in outcomes)
     link_outcomes(outcomes, snapshot)
     complete = not any(not e.degraded for e in snapshot.errors)

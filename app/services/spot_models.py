@@ -1,11 +1,13 @@
 """Analyst-supplied Spot risk models: upload, validate, activate, and load as a `SpotRiskScorer`.
 
-Called by `cloudoptim models` (later the Models page) and, for each scan, `spot_predictions.scorer_for_scan`.
+Called by `cloudoptim models`, the Models page (app/ui/models.py) and, for each scan, `spot_predictions.scorer_for_scan`.
 A model is a scikit-learn estimator saved with `skops.io.dump`, never a pickle, opened only when skops'
 `get_untrusted_types` reports nothing outside `TRUSTED_TYPES`, trusting exactly those. Its schema
 `{"features": [...], "output": "probability" | "p_interruption_hour"}` over `engines.spot.scorer.FEATURES` is
 checked against the estimator and by a trial prediction on real pools. A rejected model is stored with the
 reason and never activated; the active one is re-checked on every load, a failure keeps the default scorer.
+Uploads, activation and deactivation need `Permission.UPLOADS` (a bare-string actor is the trusted CLI) and
+are audited.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from sqlmodel import Session, col, select
 
 from app.db import session_scope
 from app.db.models import StoredModel
+from app.db.tables_recs import AuditEvent
 from app.pricing import load_price_book
+from app.services.access import Actor, Permission, require
 from engines.contract import PriceBook
 from engines.spot.scorer import FEATURES, SPOT_RISK_MODEL, PoolFeatures
 
@@ -211,10 +215,17 @@ def _read(path: Path) -> bytes:
         raise ModelError(f"cannot read the model file {path}: {exc.strerror or exc}") from exc
 
 
-def add_model(db: Engine, path_or_bytes: Path | str | bytes, *, name: str, schema: Any, uploaded_by: str,
-              prices: PriceBook | None = None) -> StoredModel:  # fmt: skip
-    """Store a model, validated first; a rejected one is stored too, with its `validation_error`."""
+def add_model(db: Engine, path_or_bytes: Path | str | bytes, *, name: str, schema: Any, uploaded_by: str = "",
+              actor: Actor | None = None, prices: PriceBook | None = None) -> StoredModel:  # fmt: skip
+    """Store a model, validated first; a rejected one is stored too, with its `validation_error`.
+
+    `actor` is the web app's Principal (its name becomes `uploaded_by`); without one, `uploaded_by`
+    is the trusted local operator (the CLI)."""
+    who = require(actor if actor is not None else uploaded_by, Permission.UPLOADS)
+    uploaded_by = who if actor is not None else uploaded_by
     data = path_or_bytes if isinstance(path_or_bytes, bytes) else _read(Path(path_or_bytes))
+    if not data:
+        raise ModelError("the model file is empty")
     if len(data) > MAX_MODEL_BYTES:
         raise ModelError(f"the model is over {MAX_MODEL_BYTES // 2**20} MiB, the limit")
     if not name.strip() or len(name) > 100:
@@ -231,6 +242,8 @@ def add_model(db: Engine, path_or_bytes: Path | str | bytes, *, name: str, schem
     try:
         with session_scope(db) as session:
             session.add(row)
+            session.add(AuditEvent(actor=who or "local", action="model rejected" if error else "model uploaded",
+                                   target=f"model/{name}", details={"sha256": row.sha256, "error": error}))  # fmt: skip
     except IntegrityError as exc:  # the name is unique in the table, even when two uploads race
         raise ModelError(f"a model named {name!r} already exists; choose another name") from exc
     return row
@@ -253,8 +266,13 @@ def _row(session: Session, model_id: int) -> StoredModel:
     return row
 
 
-def activate_model(db: Engine, model_id: int) -> ModelView:
+def _audit(session: Session, who: str, action: str, row: StoredModel) -> None:
+    session.add(AuditEvent(actor=who or "local", action=action, target=f"model/{row.name}", details={"id": row.id}))
+
+
+def activate_model(db: Engine, model_id: int, *, actor: Actor = "local") -> ModelView:
     """Make this model the one Spot risk scorer; refuses a rejected or no longer loadable model."""
+    who = require(actor, Permission.UPLOADS)
     with session_scope(db) as session:
         row = _row(session, model_id)
         if row.validation_error:
@@ -266,14 +284,17 @@ def activate_model(db: Engine, model_id: int) -> ModelView:
         session.exec(update(StoredModel).where(col(StoredModel.kind) == SPOT_RISK_MODEL)  # type: ignore[call-overload]
                      .where(col(StoredModel.id) != model_id).values(active=False))  # fmt: skip
         row.active = True
+        _audit(session, who, "model activated", row)
         return _view(row)
 
 
-def deactivate_model(db: Engine, model_id: int) -> ModelView:
+def deactivate_model(db: Engine, model_id: int, *, actor: Actor = "local") -> ModelView:
     """Back to the default scorer (the Advisor prior) unless another model is activated."""
+    who = require(actor, Permission.UPLOADS)
     with session_scope(db) as session:
         row = _row(session, model_id)
         row.active = False
+        _audit(session, who, "model deactivated", row)
         return _view(row)
 
 

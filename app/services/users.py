@@ -119,6 +119,13 @@ def update_user(db: Engine, username: str, *, actor: Actor, role: str | None = N
         return _view(user)
 
 
+def reset_password(db: Engine, username: str, *, actor: Actor) -> str:
+    """Set a generated password (unlocks the account, ends its sessions); returns it to show once."""
+    password = generate_password()
+    update_user(db, username, actor=actor, password=password)
+    return password
+
+
 def _end_sessions(session: Session, user: User) -> None:
     now = utcnow()
     for row in session.exec(select(UserSession).where(UserSession.user_id == user.id, col(UserSession.ended_at).is_(None))):
@@ -139,6 +146,9 @@ def sign_in(db: Engine, username: str, password: str, auth: AuthSettings, now: d
     """
     now = now or utcnow()
     refused = "wrong user name or password"
+    # A refusal that changes the account (a counted failure, a lock) is raised after the commit:
+    # session_scope rolls back on an exception, which would forget the failure it counts.
+    failure: str | None = None
     with session_scope(db) as session:
         user = session.exec(select(User).where(User.username == username.strip())).first()
         if user is None or not user.password_hash:
@@ -156,12 +166,14 @@ def sign_in(db: Engine, username: str, password: str, auth: AuthSettings, now: d
                 session.add(AuditEvent(actor=user.username, action="account locked", target=f"user/{user.username}",
                                        details={"minutes": auth.lockout_minutes}))  # fmt: skip
             session.add(user)
-            raise UserError(refused) from None
-        if user.disabled:
-            raise UserError("this account is disabled; ask an admin")
-        if _HASHER.check_needs_rehash(user.password_hash):  # argon2 parameters moved on since it was set
-            user.password_hash = _HASHER.hash(password)
-        return _start(session, user, auth, now)
+            failure = refused
+        else:
+            if user.disabled:
+                raise UserError("this account is disabled; ask an admin")
+            if _HASHER.check_needs_rehash(user.password_hash):  # argon2 parameters moved on since it was set
+                user.password_hash = _HASHER.hash(password)
+            return _start(session, user, auth, now)
+    raise UserError(failure)
 
 
 def _start(session: Session, user: User, auth: AuthSettings, now: datetime) -> str:
@@ -203,13 +215,13 @@ def resolve_session(db: Engine, token: str, auth: AuthSettings, now: datetime | 
             raise SessionExpired("you are signed out; sign in again")
         user = session.get(User, row.user_id)
         idle = now - row.last_seen_at > timedelta(minutes=auth.session_idle_minutes)
-        if user is None or user.disabled or idle or now >= row.expires_at:
-            row.ended_at = now
+        if user is not None and not user.disabled and not idle and now < row.expires_at:
+            row.last_seen_at = now
             session.add(row)
-            raise SessionExpired("your session expired; sign in again (nothing was applied)")
-        row.last_seen_at = now
+            return Principal(user.username, Role(user.role), user.display_name)
+        row.ended_at = now  # committed before the refusal is raised: the session stays ended
         session.add(row)
-        return Principal(user.username, Role(user.role), user.display_name)
+    raise SessionExpired("your session expired; sign in again (nothing was applied)")
 
 
 def sign_out(db: Engine, token: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.services.access import Permission, Principal
+from app.services.access import AccessDenied, Permission, Principal
 from app.ui.context import get_engine, get_settings
 from app.ui.format import md_escape
 
@@ -21,7 +21,17 @@ NOTICE_KEY = "auth_notice"
 
 
 def principal() -> Principal:
-    """The signed-in principal of this run; pages only run after `signed_in()` found one."""
+    """The signed-in principal of this run; pages only run after `signed_in()` found one.
+
+    A widget callback (Confirm apply, Dismiss, Save) runs before the script, so before the
+    entrypoint re-resolves the session: there the session is resolved again, and an expired or
+    ended one raises AccessDenied instead of acting with the principal of the previous run.
+    """
+    if _in_callback():
+        found = signed_in()
+        if found is None:
+            raise AccessDenied("your session expired; sign in again (nothing was applied)")
+        return found
     found = st.session_state.get(PRINCIPAL_KEY)
     if not isinstance(found, Principal):
         found = signed_in()  # a page run on its own (AppTest of one page file)
@@ -29,6 +39,16 @@ def principal() -> Principal:
         st.error("You are not signed in.")
         st.stop()
     return found
+
+
+def _in_callback() -> bool:
+    """Whether a widget callback is running (the one place that reads Streamlit's run phase)."""
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import RunLocation, ThreadState
+
+        return bool(ThreadState.get().run_location is RunLocation.CALLBACK)
+    except (ImportError, AttributeError, RuntimeError):  # bare mode or another Streamlit: resolve every time, the safe side
+        return True
 
 
 def can(permission: Permission) -> bool:

@@ -1,17 +1,19 @@
 """Charts for the pages, built from plain rows (no pandas frame in between).
 
-The Overview, the page every visit starts on, draws a Vega-Lite spec (st.vega_lite_chart): its
-browser code is about 0.8 MB against Plotly's 4.7 MB, which the browser parses on a first visit,
-and the server imports no charting library for it. The Recommendations page keeps Plotly (hover
-details); plotly.graph_objects is imported when that chart is drawn, and instead of
-plotly.express, which imports pandas and narwhals.
+The Overview's node-cost chart is a Vega-Lite spec (st.vega_lite_chart, light in the browser);
+its dashboard charts (savings trend, savings by cluster, cost breakdown) and the Recommendations
+page use Plotly (hover details). plotly.graph_objects is imported when a chart is drawn, instead
+of plotly.express, which imports pandas and narwhals.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.services.dashboard import CostLine, TrendPoint
 
 
 def stacked_bars(
@@ -77,3 +79,37 @@ def node_cost_chart(breakdown: list[dict[str, object]]) -> tuple[list[dict[str, 
 def savings_chart(rows: Iterable[Mapping[str, Any]]) -> Any:
     """Monthly savings per engine, stacked by cluster."""
     return stacked_bars(rows, x="engine", y="savings", color="cluster", y_title="$ / month", height=280)
+
+
+def savings_trend_chart(points: Sequence[TrendPoint]) -> Any:
+    """Cumulative monthly savings per day: identified, applied and realized, one line each."""
+    import plotly.graph_objects as go
+
+    days = [p.day.isoformat() for p in points]
+    series = (("identified", [float(p.identified) for p in points]), ("applied", [float(p.applied) for p in points]),
+              ("realized", [float(p.realized) for p in points]))  # fmt: skip
+    figure = go.Figure([go.Scatter(name=name, x=days, y=ys, mode="lines",
+                                   hovertemplate=f"%{{x}}<br>{name}<br>%{{y:$,.2f}} / month<extra></extra>")
+                        for name, ys in series])  # fmt: skip
+    figure.update_layout(height=300, yaxis_title="$ / month (cumulative)", legend_title_text="savings",
+                         margin={"t": 10, "b": 10}, hovermode="x unified")  # fmt: skip
+    return figure
+
+
+def savings_by_cluster_chart(rows: Iterable[Mapping[str, Any]]) -> Any:
+    """Monthly savings per cluster, stacked by engine."""
+    return stacked_bars(rows, x="cluster", y="savings", color="engine", y_title="$ / month", height=280)
+
+
+def cost_breakdown_chart(lines: Sequence[CostLine]) -> Any:
+    """The estate's monthly cost per category; categories not collected are left out of the bars
+    (the table beside it says so)."""
+    import plotly.graph_objects as go
+
+    known = [line for line in lines if line.monthly_cost is not None]
+    figure = go.Figure([go.Bar(x=[float(line.monthly_cost or 0) for line in known], y=[line.category for line in known],
+                               orientation="h", text=[f"${line.monthly_cost:,.2f}" for line in known],
+                               hovertemplate="%{y}<br>%{x:$,.2f} / month<extra></extra>")])  # fmt: skip
+    figure.update_layout(height=280, xaxis_title="$ / month", margin={"t": 10, "b": 10},
+                         yaxis={"autorange": "reversed"})  # fmt: skip
+    return figure

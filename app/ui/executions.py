@@ -105,6 +105,7 @@ def detail(db: Engine, shown: ExecutionView, user: Actor) -> None:
         f"{shown.kind.value} · {shown.action_kind} · {shown.target} · {shown.cluster or 'account'} · requested by "
         f"{shown.requested_by} at {when(shown.created_at)} · attempts {shown.attempts}"
         + (f" · rollback of execution {shown.rollback_of}" if shown.rollback_of else "")
+        + (f" · plan #{shown.plan_id}, step {(shown.plan_step or 0) + 1}" if shown.plan_id is not None else "")
     ))  # fmt: skip
     if shown.reason:
         kind: Kind = "info" if shown.state in (ExecutionState.SUCCEEDED, ExecutionState.CANCELLED) else "warning"
@@ -161,8 +162,9 @@ def panel(db: Engine, load: Callable[[], list[ExecutionView]], active_at_page_ru
         return
     event = st.dataframe(table_rows(views), hide_index=True, width="stretch", on_select="rerun",
                          selection_mode="single-row", key=TABLE_KEY, column_config=COLUMNS)  # fmt: skip
-    st.download_button("Export CSV", executions_csv(views), "executions.csv", "text/csv", key="exec_csv",
-                       on_click="ignore")  # fmt: skip
+    if isinstance(user, str) or user.can(Permission.EXPORT):
+        st.download_button("Export CSV", executions_csv(views), "executions.csv", "text/csv", key="exec_csv",
+                           on_click="ignore")  # fmt: skip
     selected = list(event.selection.rows) if event and event.selection else []
     shown = chosen(views, selected)
     if shown is None:

@@ -1,20 +1,23 @@
-"""Apply and Dismiss for the recommendation shown on the Recommendations page.
+"""Apply, Dismiss and Snooze for the recommendation shown on the Recommendations page (and Apply
+for the Overview's top recommendations).
 
 Apply opens a confirmation dialog with the plan (from the action spec) and the guardrail checks;
 Confirm queues the execution (the worker applies it) and the page links to it on the Executions
 page. The dialog's buttons work through callbacks and session state, so a rerun of the whole page
 (AppTest, or a second tab) never loses a click and a double confirm queues once (the service is
-idempotent per fingerprint). Dismiss asks for a reason, kept in the audit log.
+idempotent per fingerprint). Dismiss asks for a reason, kept in the audit log; Snooze a date.
 Used by pages/recommendations.py through `app.ui.rec_detail.detail(actions=...)`.
 """
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 import streamlit as st
 from sqlalchemy import Engine
 
+from app.db.types import utcnow
 from app.services.access import AccessDenied, Permission, Principal
 from app.services.recommendations import RecView
 from app.ui.auth import principal
@@ -23,6 +26,8 @@ from app.ui.format import md_escape
 from app.ui.rec_detail import FOCUS_KEY, TABLE_KEY
 
 if TYPE_CHECKING:
+    from streamlit.delta_generator import DeltaGenerator
+
     from app.services.rec_actions import ApplyReview
 
 APPLYING = "apply_for"  # the fingerprint whose confirmation is open
@@ -37,9 +42,10 @@ def current_user() -> Principal:
 
 def _review(db: Engine, rec: RecView) -> ApplyReview:
     # Imported here: the guardrails pull in the executor (and the Kubernetes client's errors).
+    from app.services.app_config import load_guardrails
     from app.services.rec_actions import review_apply
 
-    return review_apply(db, rec, get_settings().executor)
+    return review_apply(db, rec, load_guardrails(db, get_settings()))
 
 
 def _open(fingerprint: str) -> None:
@@ -139,23 +145,72 @@ def _dialog(db: Engine, rec: RecView) -> None:
     c3.button("Cancel", key="apply_cancel", on_click=_close)
 
 
-def apply_controls(db: Engine, rec: RecView) -> None:
-    """Apply (opens the confirmation) and Dismiss (with a reason) for `rec`, or why they cannot be used.
-    A viewer gets neither (the services would refuse them anyway)."""
-    who = current_user()
-    if not who.can(Permission.APPLY) and not who.can(Permission.DISMISS):
-        st.caption(f"You are signed in as a {who.role.value}: applying and dismissing need the analyst role.")
+def confirmation(db: Engine, rec: RecView) -> None:
+    """The confirmation dialog for `rec`, when its Apply was clicked (on this page or the Overview)."""
+    if st.session_state.get(APPLYING) == rec.fingerprint:
+        title = f"Apply {rec.action} · {rec.target}?"
+        st.dialog(title, width="large", on_dismiss=_close)(_dialog)(db, rec)
+
+
+def apply_button(db: Engine, rec: RecView, key: str) -> None:
+    """Apply… for `rec` (opens the confirmation), or why it cannot be applied; nothing for a viewer."""
+    if not current_user().can(Permission.APPLY):
         return
     review = _review(db, rec)
-    c1, c2, _ = st.columns([1, 1, 4])
+    st.button("Apply…", key=key, type="primary", disabled=not review.can_apply, on_click=_open,
+              args=(rec.fingerprint,), icon=":material/play_arrow:")  # fmt: skip
+    if not review.can_apply:
+        st.caption(md_escape("Apply is not available: " + "; ".join(review.refusals)))
+    confirmation(db, rec)
+
+
+def _snooze(db: Engine, rec: RecView, until_key: str | None) -> None:
+    from app.services.rec_actions import RecActionError, snooze_recommendation
+
+    until: date | None = st.session_state.get(until_key) if until_key else None
+    if until_key and not isinstance(until, date):
+        st.session_state[OUTCOME] = ("error", "Not snoozed: pick the date it should come back.", None)
+        return
+    try:
+        snooze_recommendation(db, rec.fingerprint, until, actor=current_user())
+    except (RecActionError, AccessDenied) as exc:
+        st.session_state[OUTCOME] = ("error", f"Not {'snoozed' if until_key else 'unsnoozed'}: {exc}", None)
+        return
+    _keep_focus(rec.fingerprint)
+    message = (f"Snoozed {rec.action} {rec.target} until {until:%Y-%m-%d}: it is back in the open list then."
+               if until else f"{rec.action} {rec.target} is back in the open list.")  # fmt: skip
+    st.session_state[OUTCOME] = ("success", message, None)
+
+
+def _snooze_controls(db: Engine, rec: RecView, where: DeltaGenerator) -> None:
+    if rec.snoozed():
+        where.button(f"Unsnooze (snoozed until {rec.snoozed_until:%Y-%m-%d})", key="rec_unsnooze", on_click=_snooze,
+                     args=(db, rec, None), icon=":material/alarm_off:")  # fmt: skip
+        return
+    with where.popover("Snooze…", icon=":material/snooze:", disabled=rec.status.value != "open"):
+        until_key = f"snooze_until_{rec.fingerprint}"
+        tomorrow = utcnow().date() + timedelta(days=1)
+        st.date_input("Hide it until", key=until_key, value=tomorrow + timedelta(days=6), min_value=tomorrow)
+        st.button("Snooze recommendation", key="rec_snooze", on_click=_snooze, args=(db, rec, until_key))
+
+
+def apply_controls(db: Engine, rec: RecView) -> None:
+    """Apply (opens the confirmation), Dismiss (with a reason) and Snooze (until a date) for `rec`,
+    or why they cannot be used. A viewer gets none (the services would refuse them anyway)."""
+    who = current_user()
+    if not who.can(Permission.APPLY) and not who.can(Permission.DISMISS):
+        st.caption(f"You are signed in as a {who.role.value}: applying, dismissing and snoozing need the analyst "
+                   "role.")  # fmt: skip
+        return
+    review = _review(db, rec)
+    c1, c2, c3, _ = st.columns([1, 1, 2, 2])
     c1.button("Apply…", key="rec_apply", type="primary", disabled=not review.can_apply, on_click=_open,
               args=(rec.fingerprint,), icon=":material/play_arrow:")  # fmt: skip
     with c2.popover("Dismiss…", icon=":material/do_not_disturb_on:", disabled=rec.status.value != "open"):
         reason_key = f"dismiss_reason_{rec.fingerprint}"
         st.text_input("Why is it dismissed?", key=reason_key, placeholder="e.g. this node is reserved for a launch")
         st.button("Dismiss recommendation", key="rec_dismiss", on_click=_dismiss, args=(db, rec, reason_key))
+    _snooze_controls(db, rec, c3)
     if not review.can_apply:
         st.caption(md_escape("Apply is not available: " + "; ".join(review.refusals)))
-    if st.session_state.get(APPLYING) == rec.fingerprint:
-        title = f"Apply {rec.action} · {rec.target}?"
-        st.dialog(title, width="large", on_dismiss=_close)(_dialog)(db, rec)
+    confirmation(db, rec)

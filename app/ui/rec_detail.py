@@ -3,20 +3,21 @@ evidence tables, and the recommendations it depends on or relates to as buttons 
 
 The chosen recommendation is the table's selected row, or, after a click on a related one, that
 recommendation (kept in session state by fingerprint, and selected in the table when the current
-filters show it). With nothing chosen the panel says so instead of showing the first row.
+filters and page show it). With nothing chosen the panel says so instead of showing the first row.
 Used by pages/recommendations.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import streamlit as st
 
-from app.services.recommendations import RecView
+from app.services.recommendations import SNOOZED, RecView
 from app.ui.evidence import evidence_tables
 from app.ui.format import md_escape, number, usd, when
+from app.ui.rec_charts import utilisation_figure
 from app.ui.risk_chart import risk_curve_figure
 
 Actions = Callable[[RecView], None] | None  # draws the buttons that act on the shown recommendation
@@ -35,6 +36,7 @@ TABLE_COLUMNS: dict[str, Any] = {
     "Risk": st.column_config.TextColumn(width=55),
     "Confidence": st.column_config.NumberColumn(format="%.2f", width=80),
     "Status": st.column_config.TextColumn(width=75),
+    "Namespace": st.column_config.TextColumn(width=90),
 }
 
 
@@ -43,7 +45,7 @@ def table_rows(rows: Sequence[RecView]) -> list[dict[str, Any]]:
         {"Engine": r.engine, "Cluster": r.cluster or "", "Target": r.target, "Action": r.action,
          "Savings / month": float(r.monthly_savings), "Current": float(r.current_monthly_cost),
          "Projected": float(r.projected_monthly_cost), "Risk": r.risk, "Confidence": r.confidence,
-         "Status": r.status.value}  # fmt: skip
+         "Status": SNOOZED if r.snoozed() else r.status.value, "Namespace": r.namespace or ""}  # fmt: skip
         for r in rows
     ]
 
@@ -55,21 +57,26 @@ def _focus(fingerprint: str, shown: list[str]) -> None:
     st.session_state[TABLE_KEY] = {"selection": {"rows": rows, "columns": []}}
 
 
-def chosen(rows: Sequence[RecView], everything: Sequence[RecView], selected_rows: Sequence[int]) -> RecView | None:
-    """The recommendation the detail panel shows: the selected row, else the focused one."""
-    if selected_rows and selected_rows[0] < len(rows):
-        pick = rows[selected_rows[0]]
-        st.session_state[FOCUS_KEY] = pick.fingerprint
-        return pick
+def chosen(rows: Sequence[RecView], selected_rows: Sequence[int],
+           lookup: Callable[[str], RecView | None]) -> RecView | None:  # fmt: skip
+    """The recommendation the detail panel shows: the one selected row, else the focused one
+    (`lookup` reads it by fingerprint when this page of the table does not hold it). With several
+    rows selected (for a bulk apply) there is none."""
+    picked = [rows[i] for i in selected_rows if i < len(rows)]
+    if len(picked) == 1:
+        st.session_state[FOCUS_KEY] = picked[0].fingerprint
+        return picked[0]
+    if len(picked) > 1:
+        return None
     focus = st.session_state.get(FOCUS_KEY)
     if focus and any(r.fingerprint == focus for r in rows) and not selected_rows:
         # The user cleared the table selection: clear the focus with it.
         st.session_state.pop(FOCUS_KEY, None)
         return None
-    return next((r for r in everything if r.fingerprint == focus), None)
+    return next((r for r in rows if r.fingerprint == focus), None) or (lookup(focus) if focus else None)
 
 
-def _related_buttons(title: str, fingerprints: list[str], by_fp: dict[str, RecView], shown: list[str], kind: str) -> None:
+def _related_buttons(title: str, fingerprints: list[str], by_fp: Mapping[str, RecView], shown: list[str], kind: str) -> None:
     if not fingerprints:
         return
     st.markdown(f"**{title}**")
@@ -83,11 +90,20 @@ def _related_buttons(title: str, fingerprints: list[str], by_fp: dict[str, RecVi
                   key=f"rel_{kind}_{fp}", on_click=_focus, args=(fp, shown), icon=":material/link:")  # fmt: skip
 
 
-def detail(rec: RecView | None, everything: Sequence[RecView], shown: list[str], actions: Actions = None) -> None:
-    """The panel for `rec`: costs, rationale, `actions` (Apply, Dismiss), related recommendations,
-    evidence, raw JSON."""
+def linked(rec: RecView | None) -> list[str]:
+    """The fingerprints the panel for `rec` names (the page reads just those)."""
+    return [] if rec is None else [*rec.depends_on, *rec.related, *rec.conflicts_with]
+
+
+def detail(rec: RecView | None, by_fp: Mapping[str, RecView], shown: list[str], actions: Actions = None,
+           selected: int = 0) -> None:  # fmt: skip
+    """The panel for `rec`: costs, rationale, `actions` (Apply, Dismiss, Snooze), the recommendations
+    it is linked to (`by_fp`, read by `linked`), its charts, evidence, raw JSON."""
     if rec is None:
-        st.info("Select a recommendation to see its details.", icon=":material/touch_app:")
+        if selected > 1:
+            st.info(f"{selected} rows selected: select one row to see its details.", icon=":material/touch_app:")
+        else:
+            st.info("Select a recommendation to see its details.", icon=":material/touch_app:")
         return
     st.subheader(f"{md_escape(rec.action)} · {md_escape(rec.target)}")
     if rec.fingerprint not in shown:
@@ -109,7 +125,6 @@ def detail(rec: RecView | None, everything: Sequence[RecView], shown: list[str],
     )
     if actions is not None:
         actions(rec)
-    by_fp = {r.fingerprint: r for r in everything}
     _related_buttons("Apply first (depends on)", rec.depends_on, by_fp, shown, "dep")
     _related_buttons("Related (touch the same nodes)", [f for f in rec.related if f not in rec.depends_on], by_fp,
                      shown, "rel")  # fmt: skip
@@ -118,6 +133,9 @@ def detail(rec: RecView | None, everything: Sequence[RecView], shown: list[str],
     if (figure := risk_curve_figure(rec.evidence)) is not None:  # rightsizing: where the choice sits
         st.markdown("**Risk curve**")
         st.plotly_chart(figure, key=f"risk_curve_{rec.fingerprint}")
+    if (usage := utilisation_figure(rec.evidence)) is not None:  # binpack nodes, ghost-probe days
+        st.markdown("**Utilisation**")
+        st.plotly_chart(usage, key=f"utilisation_{rec.fingerprint}")
     st.markdown("**Evidence**")
     tables = evidence_tables(rec.evidence)
     if not tables:

@@ -3,7 +3,7 @@
 One widget per field, its description as the help text; number inputs take their min/max from
 the field's ge/gt/le/lt constraints, so a negative savings floor cannot even be typed. Each
 widget has a slot under it where `SettingsForm.show_errors` puts that field's validation error
-(validation itself stays in app.services.engine_settings). Used by pages/settings.py.
+(validation itself stays in app.services.engine_settings). Used by app/ui/engines.py (the Engines page).
 """
 
 from __future__ import annotations

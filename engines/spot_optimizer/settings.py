@@ -1,6 +1,6 @@
 """Settings of the Spot optimizer engine: every knob with its unit, default and why.
 
-`SpotOptimizerEngine.Settings` points here; the Settings page renders the field descriptions as the
+`SpotOptimizerEngine.Settings` points here; the Engines page renders the field descriptions as the
 form, and `engine.py`, `pods.py` and `scoring.py` read the values.
 """
 
