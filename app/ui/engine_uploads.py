@@ -123,8 +123,8 @@ def upload_section(db: Engine) -> None:
         return
     st.dataframe(upload_rows(uploads), hide_index=True, width="stretch", key="engine_uploads_table")
     for u in uploads:
-        with st.expander(f"{_STATE_ICON.get(u.state, '')} {u.name}: {u.state.value}"
-                         f"{', enabled' if u.enabled else ''}{f' ({u.reason})' if u.reason else ''}"):  # fmt: skip
+        label = f"{u.name}: {u.state.value}{', enabled' if u.enabled else ''}{f' ({u.reason})' if u.reason else ''}"
+        with st.expander(f"{_STATE_ICON.get(u.state, '')} {md_escape(label)}"):  # escaped: a "~" would strike through
             st.caption(md_escape(f"{u.filename}, SHA-256 {u.sha256}, uploaded by {u.uploaded_by} {when(u.uploaded_at)}"))
             _report(u.report, u.state)
             if admin:

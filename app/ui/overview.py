@@ -38,15 +38,18 @@ def stat_cards(db: Engine, clusters: int, monthly_cost: Decimal | None, identifi
     ledger = realized(db)
     c0, c1, c2, c3, c4 = st.columns([1, 2, 2, 2, 2])
     c0.metric("Clusters", clusters)
-    c1.metric("Monthly cost", usd(monthly_cost))
+    c1.metric("Cluster cost / month", usd(monthly_cost),
+              help="The nodes of the connected clusters. Open savings also count account-level resources "
+                   "(idle instances, unattached volumes) outside it: see the cost breakdown below.")  # fmt: skip
     c2.metric("Open savings / month", usd(identified.counted),
               help="Identified: open recommendations, each target counted once, snoozed ones left out.")  # fmt: skip
     c3.metric("Applied this month", usd(applied.monthly_savings),
               help=f"{applied.executions} execution(s) succeeded this calendar month (UTC); their recommendations' "
                    "monthly savings.")  # fmt: skip
-    c4.metric("Realized / month", usd(ledger.monthly_savings) if ledger.measured else "not measured yet",
-              help=f"The savings ledger: {ledger.measured} of {ledger.changes} change(s) in place measured after "
-                   f"the fact (expected {usd(ledger.expected_monthly_savings)} / month).")  # fmt: skip
+    c4.metric("Realized / month", usd(ledger.monthly_savings) if ledger.measured else "—",
+              help=("Not measured yet. " if not ledger.measured else "") + f"The savings ledger: {ledger.measured} of "
+                   f"{ledger.changes} change(s) in place measured after the fact (expected "
+                   f"{usd(ledger.expected_monthly_savings)} / month).")  # fmt: skip
     if identified.note:
         st.caption(md_escape(identified.note), help="Recommendations of different engines on the same node, "
                    "instance, volume or workload: applying one makes the other moot.")  # fmt: skip
