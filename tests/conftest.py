@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,3 +59,6 @@ def engine(settings: Settings) -> Iterator[Engine]:
     eng = open_database(settings)
     yield eng
     eng.dispose()
+    ui_context = sys.modules.get("app.ui.context")  # only when the test ran the UI in-process
+    if ui_context is not None:
+        ui_context.close_engines()

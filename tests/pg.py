@@ -60,6 +60,7 @@ def throwaway_postgres() -> Iterator[str]:
             check=True, capture_output=True,
         )  # fmt: skip
         opts = f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
+        opts += " -c max_connections=300"  # headroom: the UI, worker and bench tests each open pools
         subprocess.run(
             _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(tmp / "server.log"), "-w",
                           "-t", "30", "-o", opts, "start"]),

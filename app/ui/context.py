@@ -28,9 +28,23 @@ def get_settings() -> Settings:
     return load_settings()
 
 
+_OPENED: list[Engine] = []  # every engine _engine_for made, so they can be closed together
+
+
 @st.cache_resource(show_spinner="Opening the database…")
 def _engine_for(url: str) -> Engine:
-    return open_database(get_settings())
+    engine = open_database(get_settings())
+    _OPENED.append(engine)
+    return engine
+
+
+def close_engines() -> None:
+    """Forget and dispose every cached engine (their pooled connections close now, not at garbage
+    collection). In-process AppTest runs open one engine per test database; a long test session
+    on one PostgreSQL server would otherwise run out of connections."""
+    _engine_for.clear()
+    while _OPENED:
+        _OPENED.pop().dispose()
 
 
 def get_engine() -> Engine:
