@@ -7,6 +7,7 @@ from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
 from app.services.engine_uploads import list_uploads
+from app.ui.format import md_escape
 from tests.ui_session import sign_in_as
 from tests.uploads.conftest import module, validated
 
@@ -66,4 +67,4 @@ def test_a_viewer_sees_the_uploads_but_no_upload_form_and_no_enable_button(engin
     at = _app("viewer")
     assert not at.exception
     assert len(at.file_uploader) == 0 and len(at.button) == 0
-    assert "underused-nodes: passed" in at.expander[0].label
+    assert md_escape("underused-nodes: passed") in at.expander[0].label  # Markdown source of the label
