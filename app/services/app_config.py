@@ -7,9 +7,9 @@ logged and ignored, so a bad row never stops the worker. `save_*` check the role
 per-field errors, and refuse a save over a version the admin did not load (`ConfigConflict`
 names who saved it and when; nothing is written, the form keeps its input).
 
-Called by the Settings and users page (`app.ui.admin`), and by the worker, the Apply review and
-the office-hours engine's settings once the integrator wires `load_guardrails` /
-`load_schedule_defaults` in.
+Called by the Settings and users page (`app.ui.admin`); `load_guardrails` by the worker's
+execution runner and the Apply / bulk-apply reviews, `load_schedule_defaults` by
+`app.services.engine_settings` for the office-hours engine where a cluster stores no settings.
 """
 
 from __future__ import annotations
